@@ -1,0 +1,102 @@
+// The in-memory profile: aggregated stacks with weights and labels. Walkers fill it,
+// exporters read it; neither knows the other. Header-only data, no process access.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+namespace pyprofd {
+
+// A function as pstats keys it: (file, first line, name).
+struct FunctionKey {
+  std::string name;   // co_qualname where available (3.11+), else co_name; or "<task NAME>"
+  std::string file;   // co_filename; "~" for synthetic frames
+  int first_line = 0; // co_firstlineno
+  bool operator<(const FunctionKey& o) const {
+    return std::tie(file, first_line, name) < std::tie(o.file, o.first_line, o.name);
+  }
+  bool operator==(const FunctionKey& o) const {
+    return name == o.name && file == o.file && first_line == o.first_line;
+  }
+};
+
+struct StackFrame {
+  uint32_t function = 0;  // index into Profile::functions
+  int line = 0;           // current line in that function
+  bool operator<(const StackFrame& o) const { return std::tie(function, line) < std::tie(o.function, o.line); }
+  bool operator==(const StackFrame& o) const { return function == o.function && line == o.line; }
+};
+
+// Who a stack belongs to.
+struct SampleLabels {
+  int pid = 0;
+  uint64_t thread_id = 0;   // native thread id (kernel TID)
+  std::string thread_name;  // "" if unknown
+  std::string task_name;    // "" unless --async
+  bool operator<(const SampleLabels& o) const {
+    return std::tie(pid, thread_id, thread_name, task_name) <
+           std::tie(o.pid, o.thread_id, o.thread_name, o.task_name);
+  }
+};
+
+// One distinct (labels, stack) with its totals.
+struct StackRecord {
+  SampleLabels labels;
+  std::vector<StackFrame> frames;  // root (outermost) first, leaf last
+  uint64_t samples = 0;            // number of samples that saw this stack
+  uint64_t weight_ns = 0;          // time those samples stand for (CPU or wall, per mode)
+};
+
+enum class ProfileMode { kCpu, kWall };
+
+class Profile {
+ public:
+  ProfileMode mode = ProfileMode::kCpu;
+  double rate_hz = 100;
+  int64_t start_time_ns = 0;  // wall clock (CLOCK_REALTIME) at start
+  int64_t duration_ns = 0;
+  std::vector<FunctionKey> functions;
+  std::vector<StackRecord> stacks;
+
+  uint32_t intern(const FunctionKey& key) {
+    auto it = function_index_.find(key);
+    if (it != function_index_.end()) return it->second;
+    uint32_t id = static_cast<uint32_t>(functions.size());
+    functions.push_back(key);
+    function_index_.emplace(key, id);
+    return id;
+  }
+
+  // Adds one sample of `frames` (root first) weighing `weight_ns`.
+  void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns,
+           uint64_t samples = 1) {
+    auto key = std::make_pair(labels, frames);
+    auto it = stack_index_.find(key);
+    if (it == stack_index_.end()) {
+      it = stack_index_.emplace(std::move(key), stacks.size()).first;
+      stacks.push_back(StackRecord{labels, frames, 0, 0});
+    }
+    stacks[it->second].samples += samples;
+    stacks[it->second].weight_ns += weight_ns;
+  }
+
+  uint64_t total_samples() const {
+    uint64_t n = 0;
+    for (const auto& s : stacks) n += s.samples;
+    return n;
+  }
+  uint64_t total_weight_ns() const {
+    uint64_t n = 0;
+    for (const auto& s : stacks) n += s.weight_ns;
+    return n;
+  }
+
+ private:
+  std::map<FunctionKey, uint32_t> function_index_;
+  std::map<std::pair<SampleLabels, std::vector<StackFrame>>, size_t> stack_index_;
+};
+
+}  // namespace pyprofd
