@@ -1,0 +1,69 @@
+// Walks one thread's Python frames from outside: the f_back chain of frame objects
+// (3.8–3.10) or the interpreter frames in the thread's stack chunks (3.11+).
+// Reads are batched: the used part of the current stack chunk in one call (3.11+),
+// or the previous walk's frame addresses in one readv (3.8–3.10, stacks change little
+// between samples). Every pointer is untrusted; a broken chain is reported, never fatal.
+#pragma once
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "profiler/layout.h"
+#include "profiler/remote_memory.h"
+
+namespace pyprofd {
+
+struct RawFrame {
+  uint64_t code = 0;         // code object address
+  int32_t byte_offset = -1;  // instruction offset in bytes, -1 if unknown
+};
+
+struct ThreadState {
+  uint64_t addr = 0;
+  uint64_t next = 0;
+  uint64_t thread_id = 0;     // pthread_t
+  uint64_t native_id = 0;     // kernel TID (0 until known on <=3.10)
+  uint64_t top_frame = 0;     // innermost frame (object or interpreter frame), 0 if none
+  uint64_t chunk = 0;         // datastack_chunk (3.11+)
+  uint64_t chunk_top = 0;     // datastack_top (3.11+)
+};
+
+enum class WalkStatus { kOk, kTorn, kReadError };
+
+class StackWalker {
+ public:
+  static constexpr size_t kMaxDepth = 4096;
+
+  StackWalker(RemoteMemory& mem, const Layout& layout);
+
+  // Reads the thread state at addr and resolves its innermost frame.
+  bool read_thread(uint64_t addr, ThreadState* out);
+
+  // Frames of ts, innermost first. extra (optional) is read in the same system call
+  // as the frames where the version allows (used for the TID on <=3.10).
+  WalkStatus walk(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra = nullptr);
+
+  // Forget per-thread speculation state for thread states no longer alive.
+  void retain_only(const std::vector<uint64_t>& live_tstates);
+
+ private:
+  WalkStatus walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra);
+  WalkStatus walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra);
+  const uint8_t* frame_bytes(uint64_t addr);
+
+  RemoteMemory& mem_;
+  const Layout& l_;
+  std::vector<uint8_t> ts_buf_;
+  // 3.11+: a copy of the used part of the current stack chunk.
+  std::vector<uint8_t> chunk_buf_;
+  uint64_t chunk_base_ = 0;
+  size_t chunk_len_ = 0;
+  std::vector<uint8_t> one_frame_;
+  // <=3.10: the previous walk's frame addresses per thread state, and a flat buffer for them.
+  std::unordered_map<uint64_t, std::vector<uint64_t>> last_frames_;
+  std::vector<uint64_t> batch_addrs_;
+  std::vector<uint8_t> batch_buf_;
+  std::vector<ReadOp> ops_;
+};
+
+}  // namespace pyprofd

@@ -1,0 +1,49 @@
+// Reads every thread of an attached interpreter: thread states, GIL holder, kernel
+// TIDs and raw frames. One instance per process; reused across samples.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "profiler/attach.h"
+#include "profiler/stack_walker.h"
+
+namespace pyprofd {
+
+struct ThreadSample {
+  ThreadState ts;
+  bool holds_gil = false;
+  WalkStatus status = WalkStatus::kOk;
+  std::vector<RawFrame> frames;  // innermost first
+};
+
+class ThreadReader {
+ public:
+  static constexpr size_t kMaxThreads = 4096;
+
+  explicit ThreadReader(PythonProcess& proc);
+
+  // Fills out with one entry per thread state (reusing its vectors). False if the
+  // interpreter itself cannot be read (process gone or torn down).
+  bool sample(std::vector<ThreadSample>* out, bool want_gil);
+
+  // The main interpreter state (0 until the first successful sample).
+  uint64_t interpreter() const { return interp_; }
+  StackWalker& walker() { return walker_; }
+
+ private:
+  bool read_interpreter();
+  void read_gil(uint64_t* holder, bool* locked);
+  void find_tid_offset(const std::vector<ThreadSample>& threads, size_t n);
+
+  PythonProcess& proc_;
+  const Layout& l_;
+  StackWalker walker_;
+  uint64_t interp_ = 0;
+  uint64_t gil_addr_ = 0;  // the GIL struct
+  int tid_offset_ = -1;    // <=3.10: offset of the TID inside glibc's struct pthread
+  bool tid_offset_searched_ = false;
+  std::vector<uint64_t> live_;
+};
+
+}  // namespace pyprofd

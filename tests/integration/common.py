@@ -1,0 +1,109 @@
+"""Shared helpers for pyprofd's integration tests: interpreter discovery, targets
+that signal readiness over a pipe, running the real binary, and cleanup by PID.
+
+Each test script runs as `python3 test_X.py --pyprofd PATH --interpreter NAME`.
+NAME is py3.8 ... py3.13 (pyenv builds) or debian3.11 (Debian's static python3).
+A missing interpreter exits 77, which ctest reports as skipped, by test name."""
+import argparse
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
+TARGETS = os.path.join(SOURCE_DIR, "tests", "targets")
+SKIP = 77
+
+
+def pyenv_root():
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    try:
+        return subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.path.expanduser("~/.pyenv")
+
+
+def find_interpreter(name):
+    """Path of the interpreter called name, or None if it is not installed."""
+    if name.startswith("debian"):
+        path = "/usr/bin/python" + name[len("debian"):]
+        return path if os.path.exists(path) else None
+    version = name[len("py"):]
+    hits = sorted(glob.glob(os.path.join(pyenv_root(), "versions", version + ".*", "bin", "python" + version)))
+    return hits[-1] if hits else None
+
+
+class Target:
+    """A Python process started with (READY_FD, WAIT_FD) arguments. It writes a line to
+    READY_FD when in position and runs until WAIT_FD is closed or it is killed."""
+
+    def __init__(self, python, script, *args, env=None, cwd=None):
+        ready_r, ready_w = os.pipe()
+        wait_r, wait_w = os.pipe()
+        self.proc = subprocess.Popen([python, script, str(ready_w), str(wait_r)] + list(args),
+                                     pass_fds=(ready_w, wait_r), env=env, cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(ready_w)
+        os.close(wait_r)
+        self.ready_r = ready_r
+        self.wait_w = wait_w
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=60):
+        import select
+        r, _, _ = select.select([self.ready_r], [], [], timeout)
+        if not r:
+            raise AssertionError("target did not become ready in %ss" % timeout)
+        line = os.read(self.ready_r, 4096)
+        if not line:
+            out, err = self.stop()
+            raise AssertionError("target exited before ready: %s" % err.decode(errors="replace"))
+        return line
+
+    def release(self):
+        """Close the wait pipe: a well-behaved target then exits by itself."""
+        if self.wait_w >= 0:
+            os.close(self.wait_w)
+            self.wait_w = -1
+
+    def stop(self):
+        self.release()
+        if self.proc.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+        out, err = self.proc.communicate(timeout=30)
+        if self.ready_r >= 0:
+            os.close(self.ready_r)
+            self.ready_r = -1
+        return out, err
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run_pyprofd(pyprofd, *args, timeout=120, **kw):
+    return subprocess.run([pyprofd] + list(args), capture_output=True, timeout=timeout, **kw)
+
+
+def main(test_module_globals):
+    """Parses --pyprofd/--interpreter, skips (77) when the interpreter is missing, runs the tests."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pyprofd", required=True)
+    parser.add_argument("--interpreter", required=True)
+    args, rest = parser.parse_known_args()
+    python = find_interpreter(args.interpreter)
+    if python is None:
+        print("SKIPPED: interpreter %s is not installed" % args.interpreter)
+        sys.exit(SKIP)
+    config = test_module_globals["CONFIG"]
+    config.update(pyprofd=os.path.abspath(args.pyprofd), python=python, name=args.interpreter)
+    print("interpreter %s: %s" % (args.interpreter, python))
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
