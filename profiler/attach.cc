@@ -55,10 +55,10 @@ std::string ptrace_scope() {
 
 std::string permission_hint() {
   std::string scope = ptrace_scope();
-  std::string hint = "reading another process needs the same user and ptrace rights, or CAP_SYS_PTRACE (run as root or "
-                     "with sudo)";
-  if (!scope.empty()) hint += "; kernel.yama.ptrace_scope is " + scope + (scope == "0" ? "" : " (0 allows same-user reads)");
-  return hint;
+  std::string hint = "reading another process's memory needs CAP_SYS_PTRACE (run as root or with sudo) or the same user "
+                     "with kernel.yama.ptrace_scope allowing it";
+  if (scope.empty()) return hint + " (this kernel has no Yama ptrace_scope)";
+  return hint + " (kernel.yama.ptrace_scope is " + scope + "; 0 allows same-user reads)";
 }
 
 bool process_exists(pid_t pid) {

@@ -196,9 +196,10 @@ def describe():
     out = {}
     funcs = [hold, ext_𠀀, café, ünïcödé_函数, outer, call_lambda, Widget.method, recurse, busy, sleeper, blocked,
              main] + [globals()["f%02d" % i] for i in range(1, 31)]
-    inner = outer.__code__.co_consts
-    codes = [f.__code__ for f in funcs] + [c for c in inner if hasattr(c, "co_name")]
-    for co in codes:
+    # Keyed by __qualname__ (known on every version); "qualname" is what the code object says.
+    codes = [(f.__qualname__, f.__code__) for f in funcs]
+    codes += [("outer.<locals>.inner", c) for c in outer.__code__.co_consts if getattr(c, "co_name", "") == "inner"]
+    for key, co in codes:
         start = co.co_firstlineno
         indent = len(lines[start - 1]) - len(lines[start - 1].lstrip())
         end = start + 1
@@ -208,15 +209,16 @@ def describe():
         body = range(start, end if "lambda" not in lines[start - 1] else start + 1)
         calls = [n for n in body if n <= len(lines) and "# CALL" in lines[n - 1] and "CALL-BASE" not in lines[n - 1]]
         base = [n for n in body if n <= len(lines) and "# CALL-BASE" in lines[n - 1]]
-        out[getattr(co, "co_qualname", co.co_name) if co.co_name != "inner" else "outer.<locals>.inner"] = {
+        out[key] = {
             "name": co.co_name,
             "qualname": getattr(co, "co_qualname", None),
             "first_line": co.co_firstlineno,
-            "call_line": calls[0] if calls else None,
+            "call_line": calls[-1] if calls else None,  # the last: nested functions come first
             "base_line": base[0] if base else None,
         }
     module_call = [n for n, text in enumerate(lines, 1) if text.strip() == "main()  # CALL"]
-    out["<module>"] = {"name": "<module>", "qualname": "<module>", "first_line": 1,
+    module_code = compile("\n".join(lines) + "\n", __file__, "exec")
+    out["<module>"] = {"name": "<module>", "qualname": "<module>", "first_line": module_code.co_firstlineno,
                        "call_line": module_call[0], "base_line": None}
     print(json.dumps({"file": co.co_filename, "functions": out}))
 
