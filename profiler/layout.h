@@ -1,6 +1,6 @@
 // CPython struct layouts as data: one table per minor version, one walker.
-// Offsets are byte offsets; 0 in an "optional" field means "absent in this version"
-// (each such field is named in its comment). Checked against the real headers by
+// Offsets are byte offsets. 0 in a field marked "optional" means "absent in this version";
+// elsewhere 0 can be a real offset, so walkers decide by version, not by zero. Checked against the real headers by
 // tests/unit/layout_offsets_test.cc.
 #pragma once
 #include <cstdint>
@@ -37,7 +37,7 @@ struct Layout {
   uint32_t ts_native_thread_id = 0;    // optional (3.11+)
   uint32_t ts_datastack_chunk = 0;     // optional (3.11+)
 
-  // _PyCFrame (3.11-3.12 only)
+  // _PyCFrame (3.11-3.12 only; 0 is a real offset on 3.12)
   uint32_t cframe_current_frame = 0;
 
   // PyFrameObject (<=3.10) or _PyInterpreterFrame (3.11+)

@@ -36,7 +36,7 @@ bool StackWalker::read_thread(uint64_t addr, ThreadState* out) {
     // datastack_top follows datastack_chunk in 3.11–3.13.
     out->chunk_top = field<uint64_t>(b, l_.ts_datastack_chunk + 8);
   }
-  if (l_.cframe_current_frame && out->top_frame) {
+  if ((l_.minor == 11 || l_.minor == 12) && out->top_frame) {
     // 3.11/3.12: tstate->cframe (on the thread's C stack) -> current_frame.
     uint64_t current = 0;
     if (!mem_.read(out->top_frame + l_.cframe_current_frame, &current, sizeof current)) current = 0;
