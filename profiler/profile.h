@@ -70,17 +70,22 @@ class Profile {
     return id;
   }
 
-  // Adds one sample of `frames` (root first) weighing `weight_ns`.
+  // Adds one sample of `frames` (root first) weighing `weight_ns`. Finding an existing
+  // stack hashes and compares in place: no allocation unless the stack is new.
   void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns,
            uint64_t samples = 1) {
-    auto key = std::make_pair(labels, frames);
-    auto it = stack_index_.find(key);
-    if (it == stack_index_.end()) {
-      it = stack_index_.emplace(std::move(key), stacks.size()).first;
-      stacks.push_back(StackRecord{labels, frames, 0, 0});
+    uint64_t h = hash_of(labels, frames);
+    auto range = stack_index_.equal_range(h);
+    for (auto it = range.first; it != range.second; ++it) {
+      StackRecord& r = stacks[it->second];
+      if (r.frames == frames && same_labels(r.labels, labels)) {
+        r.samples += samples;
+        r.weight_ns += weight_ns;
+        return;
+      }
     }
-    stacks[it->second].samples += samples;
-    stacks[it->second].weight_ns += weight_ns;
+    stack_index_.emplace(h, stacks.size());
+    stacks.push_back(StackRecord{labels, frames, samples, weight_ns});
   }
 
   uint64_t total_samples() const {
@@ -95,8 +100,22 @@ class Profile {
   }
 
  private:
+  static bool same_labels(const SampleLabels& a, const SampleLabels& b) {
+    return a.pid == b.pid && a.thread_id == b.thread_id && a.thread_name == b.thread_name && a.task_name == b.task_name;
+  }
+  static uint64_t hash_of(const SampleLabels& labels, const std::vector<StackFrame>& frames) {
+    // FNV-1a over the frames and the numeric labels; names rarely differ when ids agree.
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    mix(static_cast<uint64_t>(labels.pid));
+    mix(labels.thread_id);
+    mix(labels.task_name.size());
+    for (const auto& f : frames) mix((static_cast<uint64_t>(f.function) << 32) ^ static_cast<uint32_t>(f.line));
+    return h;
+  }
+
   std::map<FunctionKey, uint32_t> function_index_;
-  std::map<std::pair<SampleLabels, std::vector<StackFrame>>, size_t> stack_index_;
+  std::unordered_multimap<uint64_t, size_t> stack_index_;
 };
 
 }  // namespace pyprofd

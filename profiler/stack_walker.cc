@@ -45,10 +45,10 @@ bool StackWalker::read_thread(uint64_t addr, ThreadState* out) {
   return true;
 }
 
-WalkStatus StackWalker::walk(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra) {
+WalkStatus StackWalker::walk(const ThreadState& ts, std::vector<RawFrame>* frames) {
   frames->clear();
-  if (l_.minor >= 11) return walk_interpreter_frames(ts, frames, extra);
-  return walk_frame_objects(ts, frames, extra);
+  if (l_.minor >= 11) return walk_interpreter_frames(ts, frames);
+  return walk_frame_objects(ts, frames);
 }
 
 void StackWalker::retain_only(const std::vector<uint64_t>& live) {
@@ -61,11 +61,8 @@ void StackWalker::retain_only(const std::vector<uint64_t>& live) {
 
 // 3.8–3.10: PyFrameObject chain. One readv fetches the top frame plus every frame the
 // previous walk saw; frames the chain reaches that were not in the batch are read singly.
-WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra) {
-  if (ts.top_frame == 0) {
-    if (extra) mem_.readv(extra, 1);
-    return WalkStatus::kOk;
-  }
+WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames) {
+  if (ts.top_frame == 0) return WalkStatus::kOk;
   auto& last = last_frames_[ts.addr];
   batch_addrs_.clear();
   batch_addrs_.push_back(ts.top_frame);
@@ -77,9 +74,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, std::vector<Ra
   batch_buf_.resize(batch_addrs_.size() * fs);
   ops_.clear();
   for (size_t i = 0; i < batch_addrs_.size(); ++i) ops_.push_back(ReadOp{batch_addrs_[i], &batch_buf_[i * fs], fs});
-  if (extra) ops_.push_back(*extra);
   mem_.readv(ops_.data(), ops_.size());
-  if (extra) *extra = ops_.back();
   if (!ops_[0].ok) return WalkStatus::kReadError;
 
   last.clear();
@@ -125,26 +120,17 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr) {
 
 // 3.11+: _PyInterpreterFrame chain through `previous`. The used part of the current
 // chunk is copied in one read; generator frames and older chunks are read singly.
-WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames,
-                                                ReadOp* extra) {
+WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames) {
   chunk_base_ = 0;
   chunk_len_ = 0;
-  if (ts.top_frame == 0) {
-    if (extra) mem_.readv(extra, 1);
-    return WalkStatus::kOk;
-  }
+  if (ts.top_frame == 0) return WalkStatus::kOk;
   if (ts.chunk && ts.chunk_top > ts.chunk && ts.chunk_top - ts.chunk <= kMaxChunkRead) {
     size_t len = ts.chunk_top - ts.chunk;
     chunk_buf_.resize(len);
-    ReadOp ops[2] = {ReadOp{ts.chunk, chunk_buf_.data(), len}, extra ? *extra : ReadOp{}};
-    mem_.readv(ops, extra ? 2 : 1);
-    if (extra) *extra = ops[1];
-    if (ops[0].ok) {
+    if (mem_.read(ts.chunk, chunk_buf_.data(), len)) {
       chunk_base_ = ts.chunk;
       chunk_len_ = len;
     }
-  } else if (extra) {
-    mem_.readv(extra, 1);
   }
 
   uint64_t addr = ts.top_frame;

@@ -39,16 +39,15 @@ class StackWalker {
   // Reads the thread state at addr and resolves its innermost frame.
   bool read_thread(uint64_t addr, ThreadState* out);
 
-  // Frames of ts, innermost first. extra (optional) is read in the same system call
-  // as the frames where the version allows (used for the TID on <=3.10).
-  WalkStatus walk(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra = nullptr);
+  // Frames of ts, innermost first.
+  WalkStatus walk(const ThreadState& ts, std::vector<RawFrame>* frames);
 
   // Forget per-thread speculation state for thread states no longer alive.
   void retain_only(const std::vector<uint64_t>& live_tstates);
 
  private:
-  WalkStatus walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra);
-  WalkStatus walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames, ReadOp* extra);
+  WalkStatus walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames);
+  WalkStatus walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames);
   const uint8_t* frame_bytes(uint64_t addr);
 
   RemoteMemory& mem_;

@@ -74,7 +74,22 @@ void ThreadReader::find_tid_offset(const std::vector<ThreadSample>& threads, siz
   }
 }
 
-bool ThreadReader::sample(std::vector<ThreadSample>* out, bool want_gil) {
+// <=3.10 keeps no kernel TID in the thread state: it is read from each thread's
+// struct pthread, all threads in one readv (glibc reuses a finished thread's struct
+// for a new one, so a cache keyed by pthread_t could name the wrong thread).
+void ThreadReader::read_tids(std::vector<ThreadSample>* threads) {
+  tids_.assign(threads->size(), 0);
+  tid_ops_.clear();
+  for (size_t i = 0; i < threads->size(); ++i) {
+    uint64_t pthread = (*threads)[i].ts.thread_id;
+    tid_ops_.push_back(ReadOp{pthread ? pthread + static_cast<uint64_t>(tid_offset_) : 0, &tids_[i], sizeof(int32_t)});
+  }
+  proc_.memory->readv(tid_ops_.data(), tid_ops_.size());
+  for (size_t i = 0; i < threads->size(); ++i)
+    (*threads)[i].ts.native_id = tid_ops_[i].ok && tids_[i] > 0 ? static_cast<uint64_t>(tids_[i]) : 0;
+}
+
+bool ThreadReader::read_threads(std::vector<ThreadSample>* out, bool want_gil) {
   if (!interp_ && !read_interpreter()) return false;
   uint64_t head = 0;
   if (!proc_.memory->read_value(interp_ + l_.is_threads_head, &head)) return false;
@@ -86,28 +101,29 @@ bool ThreadReader::sample(std::vector<ThreadSample>* out, bool want_gil) {
   size_t n = 0;
   live_.clear();
   for (uint64_t addr = head; addr && n < kMaxThreads; ++n) {
-    if (out->size() <= n) out->emplace_back();
-    ThreadSample& t = (*out)[n];
-    if (!walker_.read_thread(addr, &t.ts)) break;
     bool loop = false;
     for (uint64_t seen : live_) loop |= seen == addr;
     if (loop) break;
+    if (out->size() <= n) out->emplace_back();
+    ThreadSample& t = (*out)[n];
+    if (!walker_.read_thread(addr, &t.ts)) break;
+    t.holds_gil = gil_locked && gil_holder == addr;
+    t.frames.clear();
     live_.push_back(addr);
     addr = t.ts.next;
   }
   out->resize(n);
-  if (l_.minor <= 10 && !tid_offset_searched_ && n) find_tid_offset(*out, n);
-
-  for (size_t i = 0; i < n; ++i) {
-    ThreadSample& t = (*out)[i];
-    t.holds_gil = gil_locked && gil_holder == t.ts.addr;
-    int32_t tid = 0;
-    ReadOp tid_op{t.ts.thread_id + static_cast<uint64_t>(tid_offset_), &tid, sizeof tid};
-    bool want_tid = l_.minor <= 10 && tid_offset_ >= 0 && t.ts.thread_id;
-    t.status = walker_.walk(t.ts, &t.frames, want_tid ? &tid_op : nullptr);
-    if (want_tid && tid_op.ok && tid > 0) t.ts.native_id = static_cast<uint64_t>(tid);
-  }
   walker_.retain_only(live_);
+  if (l_.minor <= 10 && n) {
+    if (!tid_offset_searched_) find_tid_offset(*out, n);
+    if (tid_offset_ >= 0) read_tids(out);
+  }
+  return true;
+}
+
+bool ThreadReader::sample(std::vector<ThreadSample>* out, bool want_gil) {
+  if (!read_threads(out, want_gil)) return false;
+  for (auto& t : *out) walk(&t);
   return true;
 }
 

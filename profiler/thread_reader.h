@@ -23,18 +23,22 @@ class ThreadReader {
 
   explicit ThreadReader(PythonProcess& proc);
 
-  // Fills out with one entry per thread state (reusing its vectors). False if the
-  // interpreter itself cannot be read (process gone or torn down).
+  // Lists the thread states (with TIDs and, if want_gil, the GIL holder) into out,
+  // reusing its vectors; frames are not read. False if the interpreter cannot be read.
+  bool read_threads(std::vector<ThreadSample>* out, bool want_gil);
+  // Reads one listed thread's frames.
+  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts, &t->frames); }
+  // Both of the above for every thread.
   bool sample(std::vector<ThreadSample>* out, bool want_gil);
 
-  // The main interpreter state (0 until the first successful sample).
+  // The main interpreter state (0 until the first successful read).
   uint64_t interpreter() const { return interp_; }
-  StackWalker& walker() { return walker_; }
 
  private:
   bool read_interpreter();
   void read_gil(uint64_t* holder, bool* locked);
   void find_tid_offset(const std::vector<ThreadSample>& threads, size_t n);
+  void read_tids(std::vector<ThreadSample>* threads);
 
   PythonProcess& proc_;
   const Layout& l_;
@@ -43,6 +47,8 @@ class ThreadReader {
   uint64_t gil_addr_ = 0;  // the GIL struct
   int tid_offset_ = -1;    // <=3.10: offset of the TID inside glibc's struct pthread
   bool tid_offset_searched_ = false;
+  std::vector<int32_t> tids_;
+  std::vector<ReadOp> tid_ops_;
   std::vector<uint64_t> live_;
 };
 
