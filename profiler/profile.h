@@ -88,6 +88,20 @@ class Profile {
     stacks.push_back(StackRecord{labels, frames, samples, weight_ns});
   }
 
+  // The samples of one process only (for per-process output files).
+  Profile only_pid(int pid) const {
+    Profile out;
+    out.mode = mode;
+    out.rate_hz = rate_hz;
+    out.start_time_ns = start_time_ns;
+    out.duration_ns = duration_ns;
+    out.functions = functions;
+    out.function_index_ = function_index_;
+    for (const auto& s : stacks)
+      if (s.labels.pid == pid) out.add(s.labels, s.frames, s.weight_ns, s.samples);
+    return out;
+  }
+
   uint64_t total_samples() const {
     uint64_t n = 0;
     for (const auto& s : stacks) n += s.samples;

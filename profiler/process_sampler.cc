@@ -1,0 +1,90 @@
+#include "profiler/process_sampler.h"
+
+#include <time.h>
+
+#include "profiler/thread_names.h"
+
+namespace pyprofd {
+
+namespace {
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
+}  // namespace
+
+ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, Profile* profile)
+    : proc_(std::move(proc)),
+      options_(options),
+      profile_(profile),
+      reader_(*proc_),
+      codes_(*proc_->memory, proc_->layout, proc_->code_type),
+      cpu_(proc_->pid) {
+  labels_.pid = proc_->pid;
+}
+
+const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
+  auto it = names_.find(thread_id);
+  if (it != names_.end()) return it->second;
+  int64_t now = monotonic_ns();
+  if (now - names_read_at_ >= kNamesRefreshNs) {
+    names_read_at_ = now;
+    names_ = read_thread_names(*proc_->memory, proc_->layout, reader_.interpreter());
+    it = names_.find(thread_id);
+    if (it != names_.end()) return it->second;
+  }
+  static const std::string kNone;
+  return kNone;
+}
+
+// Frames innermost-first to a root-first stack of profile functions. A code object
+// that cannot be read means the stack changed under us: the sample is dropped.
+bool ProcessSampler::resolve(const ThreadSample& t) {
+  stack_.clear();
+  for (auto it = t.frames.rbegin(); it != t.frames.rend(); ++it) {
+    CodeInfo* code = codes_.get(it->code);
+    if (!code) return false;
+    if (code->function_id == UINT32_MAX)
+      code->function_id = profile_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+    stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
+  }
+  return true;
+}
+
+bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
+  ++ticks_;
+  if (!reader_.read_threads(&threads_, options_.gil)) {
+    ++stats->errors;
+    return false;
+  }
+  bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  for (auto& t : threads_) {
+    if (options_.gil && !t.holds_gil) continue;
+    uint64_t weight = wall_ns;
+    if (cpu_mode) {
+      int64_t used = t.ts.native_id ? cpu_.delta_ns(t.ts.native_id) : -1;
+      if (used > 0) {
+        weight = static_cast<uint64_t>(used);
+      } else if (!options_.idle) {
+        continue;
+      }
+    }
+    reader_.walk(&t);
+    if (t.status != WalkStatus::kOk || !resolve(t)) {
+      ++stats->invalid;
+      continue;
+    }
+    if (stack_.empty()) continue;  // a thread between Python calls (e.g. starting up)
+    threads_seen_[t.ts.native_id ? t.ts.native_id : t.ts.thread_id] = true;
+    labels_.thread_id = t.ts.native_id;
+    labels_.thread_name = thread_name(t.ts.thread_id);
+    profile_->add(labels_, stack_, weight);
+    ++stats->samples;
+  }
+  if (cpu_mode && ticks_ % 256 == 0) cpu_.sweep();
+  return true;
+}
+
+}  // namespace pyprofd

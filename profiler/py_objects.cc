@@ -1,0 +1,337 @@
+#include "profiler/py_objects.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "symbolizer/unicode.h"
+
+namespace pyprofd {
+
+namespace {
+
+constexpr size_t kMaxEntries = 1 << 16;        // entries copied per dict (about 1.5 MiB at most)
+constexpr int64_t kMaxStrLength = 1 << 30;     // a larger ob length is garbage
+constexpr size_t kMaxKeyBytes = 1024;          // longer lookup keys are compared via read_str
+constexpr uint64_t kTpManagedDict = 1u << 4;   // Py_TPFLAGS_MANAGED_DICT (3.11+)
+constexpr uint64_t kTpInlineValues = 1u << 2;  // Py_TPFLAGS_INLINE_VALUES (3.13+)
+constexpr uint64_t kTpUnicodeSubclass = 1u << 28;  // Py_TPFLAGS_UNICODE_SUBCLASS: str and subclasses
+
+// Offsets not (yet) in Layout, from each version's headers (offsetof on x86-64).
+struct Extra {
+  uint32_t ht_cached_keys;  // PyHeapTypeObject.ht_cached_keys
+  uint32_t long_size;       // PyLongObject ob_size (<=3.11) / long_value.lv_tag (3.12+)
+  uint32_t long_digit;      // ob_digit / long_value.ob_digit (30-bit digits)
+  int32_t managed_dict;     // managed dict pointer (3.12: PyDictOrValues) before the object; 0 = none
+  int32_t managed_values;   // 3.11 only: PyDictValues* before the object
+  uint32_t values_header;   // 3.13: PyDictValues {capacity, size, embedded, valid} before values[]
+};
+
+Extra extra_for(int minor) {
+  switch (minor) {
+    case 8: return {872, 16, 24, 0, 0, 0};
+    case 9: return {864, 16, 24, 0, 0, 0};
+    case 10: return {872, 16, 24, 0, 0, 0};
+    case 11: return {872, 16, 24, -24, -32, 0};
+    case 12: return {880, 16, 24, -24, 0, 0};
+    default: return {880, 16, 24, -24, 0, 8};  // 3.13
+  }
+}
+
+template <class T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Code points in a UTF-8 string (continuation bytes do not start one).
+size_t utf8_code_points(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+std::optional<uint64_t> PyObjects::read_ptr(uint64_t addr) {
+  uint64_t v = 0;
+  if (addr == 0 || !mem_.read_value(addr, &v) || v == 0) return std::nullopt;
+  return v;
+}
+
+std::optional<std::string> PyObjects::read_str(uint64_t obj, size_t max_len) {
+  const Layout& l = layout_;
+  if (obj == 0 || l.str_ascii_size < l.str_state + 4) return std::nullopt;
+  uint8_t hdr[64];
+  if (l.str_ascii_size > sizeof hdr || !mem_.read(obj, hdr, l.str_ascii_size)) return std::nullopt;
+  int64_t length = load<int64_t>(hdr + l.str_length);
+  UnicodeState st = parse_unicode_state(load<uint32_t>(hdr + l.str_state), l.minor);
+  if (st.kind == 0 || length < 0 || length > kMaxStrLength) return std::nullopt;
+  uint64_t data;
+  if (st.compact) {
+    data = obj + (st.ascii ? l.str_ascii_size : l.str_compact_size);
+  } else {  // legacy string: the buffer is separate
+    auto p = read_ptr(obj + l.str_data_any);
+    if (!p) return std::nullopt;
+    data = *p;
+  }
+  size_t n = std::min(static_cast<size_t>(length), max_len);
+  std::vector<uint8_t> buf(n * st.kind);
+  if (!mem_.read(data, buf.data(), buf.size())) return std::nullopt;
+  std::string out;
+  if (!decode_unicode(st.kind, buf.data(), n, &out)) return std::nullopt;
+  return out;
+}
+
+std::optional<int64_t> PyObjects::read_int(uint64_t obj) {
+  Extra x = extra_for(layout_.minor);
+  int64_t size = 0;
+  if (obj == 0 || !mem_.read_value(obj + x.long_size, &size)) return std::nullopt;
+  uint64_t ndigits;
+  bool negative;
+  if (layout_.minor >= 12) {  // lv_tag: ndigits << 3 | sign (0 positive, 1 zero, 2 negative)
+    uint64_t tag = static_cast<uint64_t>(size);
+    if ((tag & 3) == 3) return std::nullopt;
+    ndigits = tag >> 3;
+    negative = (tag & 3) == 2;
+  } else {
+    negative = size < 0;
+    ndigits = negative ? 0 - static_cast<uint64_t>(size) : static_cast<uint64_t>(size);
+  }
+  if (ndigits > 3) return std::nullopt;  // 3 x 30 bits already exceeds int64
+  uint32_t digits[3] = {0, 0, 0};
+  if (!mem_.read(obj + x.long_digit, digits, ndigits * 4)) return std::nullopt;
+  unsigned __int128 mag = 0;
+  for (size_t i = ndigits; i-- > 0;) {
+    if (digits[i] >> 30) return std::nullopt;
+    mag = (mag << 30) | digits[i];
+  }
+  unsigned __int128 limit = static_cast<unsigned __int128>(INT64_MAX) + (negative ? 1 : 0);
+  if (mag > limit) return std::nullopt;
+  if (negative) return static_cast<int64_t>(0 - static_cast<uint64_t>(mag));
+  return static_cast<int64_t>(mag);
+}
+
+std::optional<std::string> PyObjects::type_name(uint64_t obj) {
+  auto type = read_ptr(obj + layout_.ob_type);
+  if (!type) return std::nullopt;
+  auto name = read_ptr(*type + layout_.tp_name);
+  if (!name) return std::nullopt;
+  // A C string of unknown length: read up to page ends so no chunk crosses into an unmapped page.
+  std::string out;
+  uint64_t addr = *name;
+  while (out.size() < 256) {
+    char chunk[64];
+    size_t len = std::min<uint64_t>(sizeof chunk, 4096 - addr % 4096);
+    if (!mem_.read(addr, chunk, len)) return std::nullopt;
+    const char* nul = static_cast<const char*>(std::memchr(chunk, 0, len));
+    out.append(chunk, nul ? nul - chunk : len);
+    if (nul) return out;
+    addr += len;
+  }
+  return std::nullopt;
+}
+
+bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_entries) {
+  const Layout& l = layout_;
+  uint8_t hdr[64];
+  if (keys == 0 || l.dk_indices > sizeof hdr || !mem_.read(keys, hdr, l.dk_indices)) return false;
+  uint64_t size;
+  int64_t nentries = load<int64_t>(hdr + l.dk_nentries);
+  size_t entry_size = 24, key_off = 8, value_off = 16;  // PyDictKeyEntry {hash, key, value}
+  if (l.dk_kind != 0) {  // 3.11+: log2 size and an entry kind
+    uint8_t log2 = hdr[l.dk_size];
+    uint8_t kind = hdr[l.dk_kind];
+    if (log2 < 3 || log2 > 30 || kind > 2) return false;
+    size = uint64_t{1} << log2;
+    if (kind != 0) entry_size = 16, key_off = 0, value_off = 8;  // PyDictUnicodeEntry {key, value}
+  } else {
+    size = load<uint64_t>(hdr + l.dk_size);
+    if (size < 8 || size > (uint64_t{1} << 30) || (size & (size - 1))) return false;
+  }
+  // USABLE_FRACTION(size) = 2/3 of the table bounds the entry count.
+  if (nentries < 0 || static_cast<uint64_t>(nentries) > size * 2 / 3) return false;
+  uint64_t index_width = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;  // 8 needs size > 2^32
+  uint64_t entries = keys + l.dk_indices + size * index_width;
+  size_t n = std::min<size_t>({static_cast<size_t>(nentries), max_entries, kMaxEntries});
+  std::vector<uint8_t> raw(n * entry_size);
+  if (!mem_.read(entries, raw.data(), raw.size())) return false;
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    (*out)[i].key = load<uint64_t>(&raw[i * entry_size + key_off]);
+    (*out)[i].value = load<uint64_t>(&raw[i * entry_size + value_off]);
+  }
+  return true;
+}
+
+int64_t PyObjects::find_key(const std::vector<Entry>& entries, std::string_view key) {
+  const Layout& l = layout_;
+  const size_t cps = utf8_code_points(key);
+  const bool key_ascii = cps == key.size();
+  // One batched read of every key's header plus, for ASCII strings, the characters.
+  const size_t stride = l.str_ascii_size + (key.size() <= kMaxKeyBytes ? key.size() : 0);
+  std::vector<uint8_t> buf(entries.size() * stride);
+  std::vector<ReadOp> ops;
+  std::vector<size_t> op_entry;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].key == 0) continue;  // deleted slot
+    ops.push_back({entries[i].key, &buf[i * stride], stride, false});
+    op_entry.push_back(i);
+  }
+  mem_.readv(ops.data(), ops.size());
+  for (size_t j = 0; j < ops.size(); ++j) {
+    size_t i = op_entry[j];
+    const uint8_t* s = &buf[i * stride];
+    // A key object shorter than the read (end of a mapping): fall back to its header alone.
+    if (!ops[j].ok && !mem_.read(entries[i].key, buf.data() + i * stride, l.str_ascii_size)) continue;
+    int64_t length = load<int64_t>(s + l.str_length);
+    if (length < 0 || static_cast<uint64_t>(length) != cps) continue;
+    UnicodeState st = parse_unicode_state(load<uint32_t>(s + l.str_state), l.minor);
+    if (st.kind == 0) continue;
+    if (st.compact && st.ascii && ops[j].ok && stride > l.str_ascii_size) {
+      if (key_ascii && std::memcmp(s + l.str_ascii_size, key.data(), key.size()) == 0 &&
+          is_str(entries[i].key)) {
+        return i;
+      }
+      continue;
+    }
+    if (st.ascii && !key_ascii) continue;
+    auto text = read_str(entries[i].key, cps);
+    if (text && *text == key && is_str(entries[i].key)) return i;
+  }
+  return -1;
+}
+
+// Only checked on a match: an int or other key can look like a str header by chance.
+bool PyObjects::is_str(uint64_t obj) {
+  auto type = read_ptr(obj + layout_.ob_type);
+  uint64_t flags = 0;
+  return type && mem_.read_value(*type + layout_.tp_flags, &flags) && (flags & kTpUnicodeSubclass);
+}
+
+std::optional<uint64_t> PyObjects::split_get(uint64_t keys, uint64_t values, size_t capacity,
+                                             std::string_view key) {
+  std::vector<Entry> entries;
+  if (!read_entries(keys, &entries, kMaxEntries)) return std::nullopt;
+  int64_t i = find_key(entries, key);
+  if (i < 0 || static_cast<size_t>(i) >= capacity) return std::nullopt;
+  return read_ptr(values + 8 * i);
+}
+
+std::optional<uint64_t> PyObjects::dict_get_str(uint64_t dict, std::string_view key) {
+  const Layout& l = layout_;
+  uint64_t keys = 0, values = 0;
+  if (dict == 0 || !mem_.read_value(dict + l.dict_keys, &keys) ||
+      !mem_.read_value(dict + l.dict_values, &values)) {
+    return std::nullopt;
+  }
+  std::vector<Entry> entries;
+  if (!read_entries(keys, &entries, kMaxEntries)) return std::nullopt;
+  int64_t i = find_key(entries, key);
+  if (i < 0) return std::nullopt;
+  if (values == 0) {  // combined table: the value sits in the entry
+    if (entries[i].value == 0) return std::nullopt;
+    return entries[i].value;
+  }
+  Extra x = extra_for(l.minor);
+  if (x.values_header != 0) {  // 3.13: values[] is bounded by the capacity byte
+    uint8_t capacity = 0;
+    if (!mem_.read_value(values, &capacity) || i >= capacity) return std::nullopt;
+  }
+  return read_ptr(values + x.values_header + 8 * i);
+}
+
+bool PyObjects::dict_items(uint64_t dict, std::vector<std::pair<uint64_t, uint64_t>>* out,
+                           size_t max_items) {
+  const Layout& l = layout_;
+  uint64_t keys = 0, values = 0;
+  if (dict == 0 || !mem_.read_value(dict + l.dict_keys, &keys) ||
+      !mem_.read_value(dict + l.dict_values, &values)) {
+    return false;
+  }
+  std::vector<Entry> entries;
+  if (!read_entries(keys, &entries, kMaxEntries)) return false;
+  if (values != 0) {  // split table: one read of the values array
+    Extra x = extra_for(l.minor);
+    size_t n = entries.size();
+    if (x.values_header != 0) {
+      uint8_t capacity = 0;
+      if (!mem_.read_value(values, &capacity)) return false;
+      n = std::min<size_t>(n, capacity);
+    }
+    std::vector<uint64_t> vals(n);
+    if (!mem_.read(values + x.values_header, vals.data(), n * 8)) return false;
+    entries.resize(n);
+    for (size_t i = 0; i < n; ++i) entries[i].value = vals[i];
+  }
+  for (const Entry& e : entries) {
+    if (out->size() >= max_items) break;
+    if (e.key != 0 && e.value != 0) out->emplace_back(e.key, e.value);
+  }
+  return true;
+}
+
+std::optional<uint64_t> PyObjects::instance_attr(uint64_t obj, std::string_view name) {
+  const Layout& l = layout_;
+  auto type = read_ptr(obj + l.ob_type);
+  if (!type) return std::nullopt;
+  uint64_t flags = 0;
+  int64_t basicsize = 0, dictoffset = 0;
+  if (!mem_.read_value(*type + l.tp_flags, &flags) || !mem_.read_value(*type + l.tp_basicsize, &basicsize) ||
+      !mem_.read_value(*type + l.tp_dictoffset, &dictoffset)) {
+    return std::nullopt;
+  }
+  Extra x = extra_for(l.minor);
+  if (l.minor >= 11 && (flags & kTpManagedDict)) {
+    auto cached_keys = [&]() { return read_ptr(*type + x.ht_cached_keys); };
+    if (l.minor == 11) {  // values pointer, or (once materialised) dict pointer, before the object
+      if (auto values = read_ptr(obj + x.managed_values)) {
+        auto keys = cached_keys();
+        if (!keys) return std::nullopt;
+        return split_get(*keys, *values, kMaxEntries, name);
+      }
+    } else if (l.minor == 12) {  // PyDictOrValues: values - 1 (odd) or a dict
+      auto dorv = read_ptr(obj + x.managed_dict);
+      if (!dorv) return std::nullopt;
+      if (*dorv & 1) {
+        auto keys = cached_keys();
+        if (!keys) return std::nullopt;
+        return split_get(*keys, *dorv + 1, kMaxEntries, name);  // stored as values - 1
+      }
+      return dict_get_str(*dorv, name);
+    } else if (flags & kTpInlineValues) {  // 3.13: values follow the object unless invalidated
+      if (basicsize <= 0 || basicsize > (1 << 20)) return std::nullopt;
+      uint64_t values = obj + basicsize;
+      uint8_t hdr[4];  // capacity, size, embedded, valid
+      if (!mem_.read(values, hdr, sizeof hdr)) return std::nullopt;
+      if (hdr[3]) {
+        auto keys = cached_keys();
+        if (!keys) return std::nullopt;
+        return split_get(*keys, values + x.values_header, hdr[0], name);
+      }
+    }
+    auto dict = read_ptr(obj + x.managed_dict);
+    if (!dict) return std::nullopt;
+    return dict_get_str(*dict, name);
+  }
+  // Classic __dict__ slot; negative offsets (variable-size objects) are not supported.
+  if (dictoffset <= 0 || dictoffset + 8 > basicsize) return std::nullopt;
+  auto dict = read_ptr(obj + dictoffset);
+  if (!dict) return std::nullopt;
+  return dict_get_str(*dict, name);
+}
+
+std::optional<uint64_t> PyObjects::module(uint64_t interp_state, std::string_view name) {
+  if (layout_.is_modules == 0) return std::nullopt;
+  auto modules = read_ptr(interp_state + layout_.is_modules);
+  if (!modules) return std::nullopt;
+  return dict_get_str(*modules, name);
+}
+
+std::optional<uint64_t> PyObjects::module_attr(uint64_t module, std::string_view name) {
+  auto dict = read_ptr(module + layout_.mod_dict);
+  if (!dict) return std::nullopt;
+  return dict_get_str(*dict, name);
+}
+
+}  // namespace pyprofd

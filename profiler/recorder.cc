@@ -1,0 +1,145 @@
+#include "profiler/recorder.h"
+
+#include <sys/wait.h>
+#include <time.h>
+
+#include <cerrno>
+
+#include "profiler/process_tree.h"
+
+namespace pyprofd {
+
+namespace {
+
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+constexpr int64_t kTreeScanNs = 100 * 1000 * 1000;   // look for new children 10 times a second
+constexpr int64_t kStatusNs = 250 * 1000 * 1000;     // status line at most 4 times a second
+constexpr int kMaxAttachAttempts = 50;               // a non-Python child is re-checked this often (exec)
+
+}  // namespace
+
+Recorder::Recorder(const RecordOptions& options, Profile* profile) : options_(options), profile_(profile) {}
+
+bool Recorder::attach_root(pid_t pid, AttachError* err) {
+  auto proc = attach_python(pid, err);
+  if (!proc) return false;
+  root_ = pid;
+  tree_.insert(pid);
+  summary_.pids.insert(pid);
+  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, profile_);
+  return true;
+}
+
+void Recorder::try_attach(pid_t pid) {
+  int& attempts = attempts_[pid];
+  if (attempts >= kMaxAttachAttempts) return;
+  AttachError err;
+  auto proc = attach_python(pid, &err);
+  if (!proc) {
+    // Not (yet) Python, e.g. a shell about to exec python, or a fork still setting up.
+    ++attempts;
+    if (err.kind == AttachErrorKind::kPermission || err.kind == AttachErrorKind::kUnsupportedVersion)
+      attempts = kMaxAttachAttempts;
+    return;
+  }
+  summary_.pids.insert(pid);
+  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, profile_);
+}
+
+void Recorder::scan_children() {
+  std::vector<pid_t> found;
+  for (pid_t pid : tree_) children_of(pid, &found);
+  for (pid_t child : found) tree_.insert(child);
+  for (auto it = tree_.begin(); it != tree_.end();) {
+    pid_t pid = *it;
+    if (!process_exists(pid)) {
+      if (samplers_.count(pid)) retired_threads_ += samplers_[pid]->threads_seen();
+      samplers_.erase(pid);
+      attempts_.erase(pid);
+      it = tree_.erase(it);
+      continue;
+    }
+    if (!samplers_.count(pid)) try_attach(pid);
+    ++it;
+  }
+}
+
+bool Recorder::reap_launched() {
+  if (!options_.launched) return false;
+  if (summary_.launched_status >= 0) return true;
+  int status = 0;
+  pid_t r = waitpid(options_.launched, &status, WNOHANG);
+  if (r == options_.launched) {
+    summary_.launched_status = status;
+    return true;
+  }
+  return r < 0 && errno == ECHILD;
+}
+
+void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(const RecordSummary&)>& on_status) {
+  const int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
+  const int64_t start = monotonic_ns();
+  const int64_t end = options_.duration_s > 0 ? start + static_cast<int64_t>(options_.duration_s * 1e9) : INT64_MAX;
+  int64_t next = start;
+  int64_t last_tick = start - period;  // the first sample stands for one period
+  int64_t next_scan = start + kTreeScanNs;
+  int64_t next_status = start + kStatusNs;
+
+  while (!*stop) {
+    int64_t now = monotonic_ns();
+    if (now < next) {
+      timespec ts{static_cast<time_t>(next / 1000000000), static_cast<long>(next % 1000000000)};
+      if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) continue;
+      now = monotonic_ns();
+    }
+    if (now >= end) break;
+    // A late tick is counted as missed, not made up in a burst.
+    if (now - next >= period) {
+      int64_t missed = (now - next) / period;
+      summary_.missed_ticks += static_cast<uint64_t>(missed);
+      next += missed * period;
+    }
+    next += period;
+    uint64_t wall = static_cast<uint64_t>(now - last_tick);
+    last_tick = now;
+    ++summary_.ticks;
+
+    for (auto it = samplers_.begin(); it != samplers_.end();) {
+      if (it->second->sample(wall, &summary_.stats)) {
+        ++it;
+        continue;
+      }
+      // Unreadable: exited, or exec'd into something else; the tree scan may re-attach.
+      attempts_[it->first] = 0;
+      retired_threads_ += it->second->threads_seen();
+      it = samplers_.erase(it);
+    }
+
+    if (now >= next_scan) {
+      next_scan = now + kTreeScanNs;
+      if (options_.subprocesses) scan_children();
+      if (reap_launched()) break;
+      if (!options_.subprocesses && samplers_.empty()) {
+        if (!process_exists(root_)) break;
+        try_attach(root_);  // exec'd: try the new image
+      }
+      if (options_.subprocesses && tree_.empty()) break;
+    }
+    if (on_status && now >= next_status) {
+      next_status = now + kStatusNs;
+      summary_.wall_ns = now - start;
+      on_status(summary_);
+    }
+  }
+  summary_.wall_ns = monotonic_ns() - start;
+  reap_launched();
+  summary_.threads = retired_threads_;
+  for (const auto& [pid, s] : samplers_) summary_.threads += s->threads_seen();
+}
+
+}  // namespace pyprofd

@@ -1,0 +1,65 @@
+#include "symbolizer/unicode.h"
+
+#include <cstring>
+
+namespace pyprofd {
+
+namespace {
+
+void put_utf8(uint32_t cp, std::string* out) {
+  if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) cp = 0xFFFD;  // not encodable
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+}  // namespace
+
+bool decode_unicode(int kind, const uint8_t* data, size_t length, std::string* utf8_out) {
+  if (kind != 1 && kind != 2 && kind != 4) return false;
+  if (utf8_out == nullptr || (length > 0 && data == nullptr)) return false;
+  if (length > SIZE_MAX / 4 / static_cast<size_t>(kind)) return false;  // size math must not wrap
+  std::string out;
+  out.reserve(length * kind);
+  for (size_t i = 0; i < length; ++i) {
+    uint32_t cp;
+    if (kind == 1) {
+      cp = data[i];
+    } else if (kind == 2) {
+      uint16_t u;
+      std::memcpy(&u, data + 2 * i, 2);  // memcpy: the buffer may be unaligned
+      cp = u;
+    } else {
+      std::memcpy(&cp, data + 4 * i, 4);
+    }
+    put_utf8(cp, &out);
+  }
+  utf8_out->swap(out);
+  return true;
+}
+
+UnicodeState parse_unicode_state(uint32_t bits, int minor) {
+  UnicodeState st;
+  if (minor < 8 || minor > 13) return st;
+  int kind = static_cast<int>((bits >> 2) & 7);
+  bool ascii = (bits >> 6) & 1;
+  if ((kind != 1 && kind != 2 && kind != 4) || (ascii && kind != 1)) return st;
+  st.kind = kind;
+  st.compact = (bits >> 5) & 1;
+  st.ascii = ascii;
+  return st;
+}
+
+}  // namespace pyprofd
