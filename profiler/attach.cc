@@ -63,7 +63,12 @@ std::string permission_hint() {
 
 bool process_exists(pid_t pid) {
   if (pid <= 0) return false;
-  return access(("/proc/" + std::to_string(pid)).c_str(), F_OK) == 0;
+  // A zombie has exited; only its parent's wait is missing.
+  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 >= stat.size()) return false;
+  char state = stat[close + 2];
+  return state != 'Z' && state != 'X';
 }
 
 std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
@@ -115,8 +120,11 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
     if (!image) continue;
     auto runtime = image->symbol("_PyRuntime");
     if (!runtime) {
+      // An image named for an unsupported version (python2.7, libpython3.6m) explains the failure;
+      // a supported one without _PyRuntime is a launcher whose libpython is not loaded yet.
       auto v = python_version_from_filename(path);
-      if (v) old_python = std::to_string(v->first) + "." + std::to_string(v->second);
+      if (v && !builtin_layout(v->first, v->second))
+        old_python = std::to_string(v->first) + "." + std::to_string(v->second);
       continue;
     }
     // Bias from the mapping of this file with the lowest file offset.

@@ -35,7 +35,7 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err);
 // The sentence that explains a permission failure (CAP_SYS_PTRACE, kernel.yama.ptrace_scope).
 std::string permission_hint();
 
-// True if /proc/PID exists.
+// True if pid is a live process (not gone, not a zombie).
 bool process_exists(pid_t pid);
 
 }  // namespace pyprofd

@@ -56,9 +56,13 @@ bool ProcessSampler::resolve(const ThreadSample& t) {
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
   if (!reader_.read_threads(&threads_, options_.gil)) {
-    ++stats->errors;
+    // Attached before the interpreter finished starting: keep trying while it lives.
+    bool alive = process_exists(proc_->pid);
+    if (!ever_read_ && alive) return true;
+    if (alive) ++stats->errors;  // an exit is not an error
     return false;
   }
+  ever_read_ = true;
   bool cpu_mode = options_.mode == ProfileMode::kCpu;
   for (auto& t : threads_) {
     if (options_.gil && !t.holds_gil) continue;

@@ -56,6 +56,7 @@ class ProcessSampler {
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
   std::unordered_map<uint64_t, bool> threads_seen_;
   uint64_t ticks_ = 0;
+  bool ever_read_ = false;
 };
 
 }  // namespace pyprofd

@@ -41,6 +41,12 @@ class Recorder {
   // Attaches the root target. For a launched child, call until it succeeds.
   bool attach_root(pid_t pid, AttachError* err);
 
+  // Follows pid's tree without sampling pid itself (a non-Python root with --subprocesses).
+  void follow_root(pid_t pid) {
+    root_ = pid;
+    tree_.insert(pid);
+  }
+
   // Samples until *stop becomes non-zero, the duration passes, or every target is gone.
   // on_status is called about 4 times a second.
   void run(const volatile sig_atomic_t* stop, const std::function<void(const RecordSummary&)>& on_status);

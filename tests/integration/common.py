@@ -107,3 +107,23 @@ def main(test_module_globals):
     config.update(pyprofd=os.path.abspath(args.pyprofd), python=python, name=args.interpreter)
     print("interpreter %s: %s" % (args.interpreter, python))
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+
+
+def read_pstats(path, python=None):
+    """The pstats file as {(file, line, name): {cc, nc, tt, ct, callers{key: (nc, cc, tt, ct)}}},
+    read by python's own pstats module (default: this interpreter)."""
+    out = subprocess.run([python or sys.executable, os.path.join(HERE, "pstats_check.py"), path],
+                         capture_output=True, check=True)
+    data = json.loads(out.stdout)
+    stats = {}
+    for fn, line, name, cc, nc, tt, ct, callers in data["stats"]:
+        stats[(fn, line, name)] = {"cc": cc, "nc": nc, "tt": tt, "ct": ct,
+                                   "callers": {(c[0], c[1], c[2]): tuple(c[3:]) for c in callers}}
+    return data["total_tt"], stats
+
+
+def by_name(stats, name):
+    hits = [v for k, v in stats.items() if k[2] == name]
+    if len(hits) != 1:
+        raise AssertionError("expected one function %r, found %d in %s" % (name, len(hits), sorted(k[2] for k in stats)))
+    return hits[0]

@@ -1,0 +1,149 @@
+"""`pyprofd record` against a real interpreter, checked with the pstats readers of
+the target's version and of 3.8 and 3.13: known CPU ratio, deep recursion, threads
+in cpu and wall mode, stopping on SIGINT, a target that exits first, launching a
+command and returning its exit code, and bad output paths."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CONFIG = {}
+SCRIPT = os.path.join(common.TARGETS, "record_target.py")
+
+
+class RecordTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name):
+        return os.path.join(self.tmp.name, name)
+
+    def record(self, pid, *args, out="profile.stats", timeout=120):
+        path = self.path(out)
+        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(pid), "-o", path, *args, timeout=timeout)
+        err = res.stderr.decode(errors="replace")
+        self.assertEqual(res.returncode, 0, err)
+        self.assertIn("wrote " + path, err)
+        return path, err
+
+    def stats(self, path, python=None):
+        return common.read_pstats(path, python or CONFIG["python"])
+
+    def test_known_ratio(self):
+        with common.Target(CONFIG["python"], SCRIPT, "ratio", "10") as t:
+            t.wait_ready()
+            path, err = self.record(t.pid, "--rate", "200", "--duration", "3")
+        total, stats = self.stats(path)
+        heavy, light = common.by_name(stats, "heavy"), common.by_name(stats, "light")
+        ratio = heavy["tt"] / light["tt"]
+        self.assertTrue(2.55 <= ratio <= 3.45, "heavy/light tottime ratio %.3f" % ratio)
+        # CPU mode on a busy single thread: about 3 s of CPU in about 3 s.
+        self.assertTrue(2.4 <= total <= 3.3, total)
+        # Every supported reader loads it, whatever the target's version.
+        for reader in ("py3.8", "py3.13"):
+            python = common.find_interpreter(reader)
+            if python is None:
+                print("reader %s: SKIPPED (not installed)" % reader)
+                continue
+            other_total, other = self.stats(path, python)
+            self.assertEqual(other, stats, reader)
+            self.assertAlmostEqual(other_total, total, places=6)
+
+    def test_recursion_200(self):
+        with common.Target(CONFIG["python"], SCRIPT, "recurse", "10") as t:
+            t.wait_ready()
+            path, err = self.record(t.pid, "--rate", "100", "--duration", "2")
+        total, stats = self.stats(path)
+        rec = common.by_name(stats, "recurse")
+        self.assertLessEqual(rec["ct"], total + 1e-9)
+        self.assertGreater(rec["ct"], 0.5 * total)
+        # Recursion counts once per sample: nc is at most the number of samples.
+        samples = int(err.split(" samples")[0].rsplit(" ", 1)[1])
+        self.assertLessEqual(rec["nc"], samples)
+        for key, entry in stats.items():
+            for caller in entry["callers"]:
+                self.assertIn(caller, stats, "caller %s of %s is not a key" % (caller, key))
+            if entry["callers"]:
+                # The leaf time charged to edges adds up to the function's own time.
+                self.assertAlmostEqual(sum(c[2] for c in entry["callers"].values()), entry["tt"], places=6)
+                self.assertGreaterEqual(sum(c[3] for c in entry["callers"].values()) + 1e-9, entry["ct"])
+        self.assertIn(("recurse" in [k[2] for k in rec["callers"]]), [True])
+
+    def test_threads_cpu_and_wall(self):
+        with common.Target(CONFIG["python"], SCRIPT, "threads", "20") as t:
+            t.wait_ready()
+            wall, _ = self.record(t.pid, "--mode", "wall", "--duration", "2", out="wall.stats")
+            cpu, _ = self.record(t.pid, "--mode", "cpu", "--duration", "2", out="cpu.stats")
+        _, wall_stats = self.stats(wall)
+        _, cpu_stats = self.stats(cpu)
+        names_wall = {k[2] for k in wall_stats}
+        names_cpu = {k[2] for k in cpu_stats}
+        self.assertIn("sleeper", names_wall)
+        self.assertIn("spin", names_wall)
+        self.assertNotIn("sleeper", names_cpu)
+        self.assertIn("spin", names_cpu)
+        # Wall mode: the sleeper's thread is charged about the whole 2 s.
+        self.assertGreater(common.by_name(wall_stats, "sleeper")["ct"], 1.5)
+
+    def test_sigint_writes_complete_file(self):
+        with common.Target(CONFIG["python"], SCRIPT, "forever") as t:
+            t.wait_ready()
+            path = self.path("int.stats")
+            p = subprocess.Popen([CONFIG["pyprofd"], "record", "--pid", str(t.pid), "-o", path],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.5)  # let it record; not a synchronisation
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 0, err)
+            self.assertIsNone(t.proc.poll(), "the target must keep running")
+        total, stats = self.stats(path)
+        self.assertGreater(total, 0.5)
+        self.assertIn("spin_cpu", {k[2] for k in stats})
+        self.assertEqual([f for f in os.listdir(self.tmp.name) if f != "int.stats"], [], "temporary files left")
+
+    def test_target_exits_first(self):
+        with common.Target(CONFIG["python"], SCRIPT, "ratio", "1.5") as t:
+            t.wait_ready()
+            path, err = self.record(t.pid, timeout=60)
+        total, stats = self.stats(path)
+        self.assertIn("heavy", {k[2] for k in stats})
+        self.assertLess(total, 1.6)
+
+    def test_launch_returns_exit_code(self):
+        path = self.path("launch.stats")
+        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "-o", path, "--",
+                                 CONFIG["python"], SCRIPT, "-1", "-1", "exit", "7")
+        self.assertEqual(res.returncode, 7, res.stderr)
+        total, stats = self.stats(path)
+        names = {k[2] for k in stats}
+        self.assertIn("spin_cpu", names)
+        self.assertIn("<module>", names)
+
+    def test_bad_arguments(self):
+        def run(*args):
+            return common.run_pyprofd(CONFIG["pyprofd"], "record", *args)
+        with common.Target(CONFIG["python"], SCRIPT, "forever") as t:
+            t.wait_ready()
+            pid = str(t.pid)
+            res = run("--pid", pid, "-o", "/nonexistent-dir/x.stats", "--duration", "1")
+            self.assertEqual(res.returncode, 1)
+            self.assertIn(b"/nonexistent-dir", res.stderr)
+            res = run("--pid", pid, "-o", self.path("x.unknownext"), "--duration", "1")
+            self.assertEqual(res.returncode, 2)
+            for rate in ("0", "100001", "abc"):
+                self.assertEqual(run("--pid", pid, "--rate", rate, "-o", self.path("x.stats")).returncode, 2, rate)
+            self.assertEqual(run("--pid", pid, "-o", self.path("y.stats"), "--", CONFIG["python"], "-c", "1").returncode, 2)
+            self.assertEqual(run("--pid", pid, "--mode", "bogus", "-o", self.path("y.stats")).returncode, 2)
+            self.assertEqual(run("--pid", pid, "--format", "bogus", "-o", self.path("y.stats")).returncode, 2)
+        self.assertEqual(os.listdir(self.tmp.name), [])
+
+
+if __name__ == "__main__":
+    common.main(globals())
