@@ -282,6 +282,10 @@ int run_record(const std::vector<std::string>& all_args) {
     }
     for (const auto& [path, prof] : files) {
       std::string bytes, err;
+      if (per_pid && prof.total_samples() == 0) {
+        std::cerr << "pyprofd: " << path << " not written: no samples from that process\n";
+        continue;
+      }
       if (!export_profile(t.format, prof, &bytes, &err)) {
         std::cerr << "pyprofd: " << path << " not written: " << err << "\n";
         rc = kExitError;

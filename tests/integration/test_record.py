@@ -44,8 +44,9 @@ class RecordTest(unittest.TestCase):
         heavy, light = common.by_name(stats, "heavy"), common.by_name(stats, "light")
         ratio = heavy["tt"] / light["tt"]
         self.assertTrue(2.55 <= ratio <= 3.45, "heavy/light tottime ratio %.3f" % ratio)
-        # CPU mode on a busy single thread: about 3 s of CPU in about 3 s.
-        self.assertTrue(2.4 <= total <= 3.3, total)
+        # CPU mode: one busy thread cannot use more CPU than the 3 s window (the machine
+        # may give it less when other tests run beside it).
+        self.assertTrue(0.5 <= total <= 3.3, total)
         # Every supported reader loads it, whatever the target's version.
         for reader in ("py3.8", "py3.13"):
             python = common.find_interpreter(reader)
