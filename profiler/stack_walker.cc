@@ -95,7 +95,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, std::vector<Ra
     uint64_t back = field<uint64_t>(f, l_.fr_back);
     if (code == 0 || back == addr) return WalkStatus::kTorn;
     int32_t offset = lasti < 0 ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
-    frames->push_back(RawFrame{code, offset});
+    frames->push_back(RawFrame{code, offset, addr});
     last.push_back(addr);
     addr = back;
     // Usually the next frame is the next batch entry; otherwise search forward.
@@ -149,7 +149,7 @@ WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, std::vect
       uint64_t start = code + l_.co_code_adaptive;
       int32_t offset = -1;
       if (instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
-      frames->push_back(RawFrame{code, offset});
+      frames->push_back(RawFrame{code, offset, addr});
     }
     addr = back;
   }

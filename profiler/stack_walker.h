@@ -16,6 +16,7 @@ namespace pyprofd {
 struct RawFrame {
   uint64_t code = 0;         // code object address
   int32_t byte_offset = -1;  // instruction offset in bytes, -1 if unknown
+  uint64_t frame = 0;        // the frame's own address (matches a coroutine's frame for asyncio)
 };
 
 struct ThreadState {
