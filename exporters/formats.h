@@ -4,18 +4,25 @@
 #include <string>
 #include <vector>
 
+#include "exporters/dot.h"
 #include "profiler/profile.h"
 
 namespace pyprofd {
 
-// The format a path's extension names ("pstats", ...), or "" if none does.
+struct ExportOptions {
+  DotOptions dot;         // call-graph pruning (dot, png, callgraph-svg)
+  std::string title;      // flame graph title
+};
+
+// The format a path's extension names ("pstats", "pprof", ...), or "" if none does.
 std::string format_for_path(const std::string& path);
 
 // Every format name `--format` accepts.
 std::vector<std::string> known_formats();
 
 // Serialises p in the named format. False with a one-line reason on failure
-// (unknown format, nothing to write).
-bool export_profile(const std::string& format, const Profile& p, std::string* bytes, std::string* error);
+// (unknown format, no samples, graphviz missing for png).
+bool export_profile(const std::string& format, const Profile& p, const ExportOptions& options, std::string* bytes,
+                    std::string* error);
 
 }  // namespace pyprofd

@@ -1,5 +1,6 @@
 #include "profiler/process_sampler.h"
 
+#include <spdlog/spdlog.h>
 #include <time.h>
 
 #include "profiler/thread_names.h"
@@ -45,7 +46,10 @@ bool ProcessSampler::resolve(const ThreadSample& t) {
   stack_.clear();
   for (auto it = t.frames.rbegin(); it != t.frames.rend(); ++it) {
     CodeInfo* code = codes_.get(it->code);
-    if (!code) return false;
+    if (!code) {
+      SPDLOG_DEBUG("pid {}: unreadable code object {:#x} at depth {}", proc_->pid, it->code, it - t.frames.rbegin());
+      return false;
+    }
     if (code->function_id == UINT32_MAX)
       code->function_id = profile_->intern(FunctionKey{code->qualname, code->file, code->first_line});
     stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
@@ -57,8 +61,10 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
   if (!reader_.read_threads(&threads_, options_.gil)) {
     // Attached before the interpreter finished starting: keep trying while it lives.
+    // An unreadable _PyRuntime instead means the image is gone: a vfork child that has
+    // exec'd since we attached (the tree scan attaches the new image).
     bool alive = process_exists(proc_->pid);
-    if (!ever_read_ && alive) return true;
+    if (!ever_read_ && alive && reader_.runtime_readable()) return true;
     if (alive) ++stats->errors;  // an exit is not an error
     return false;
   }
@@ -69,14 +75,21 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     uint64_t weight = wall_ns;
     if (cpu_mode) {
       int64_t used = t.ts.native_id ? cpu_.delta_ns(t.ts.native_id) : -1;
+      if (used < 0) SPDLOG_DEBUG("pid {}: no CPU time for thread {}", proc_->pid, t.ts.native_id);
       if (used > 0) {
         weight = static_cast<uint64_t>(used);
       } else if (!options_.idle) {
         continue;
       }
     }
-    reader_.walk(&t);
-    if (t.status != WalkStatus::kOk || !resolve(t)) {
+    // The target runs while we read: a torn stack is read once more before it is dropped.
+    bool good = false;
+    for (int attempt = 0; attempt < 2 && !good; ++attempt) {
+      reader_.walk(&t);
+      if (t.status != WalkStatus::kOk) SPDLOG_DEBUG("pid {}: walk status {}", proc_->pid, static_cast<int>(t.status));
+      good = t.status == WalkStatus::kOk && resolve(t);
+    }
+    if (!good) {
       ++stats->invalid;
       continue;
     }

@@ -1,5 +1,6 @@
 #include "profiler/recorder.h"
 
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -47,6 +48,7 @@ void Recorder::try_attach(pid_t pid) {
       attempts = kMaxAttachAttempts;
     return;
   }
+  spdlog::info("attached process {} (Python {}, {})", pid, proc->version, proc->image_path);
   summary_.pids.insert(pid);
   samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, profile_);
 }
@@ -115,6 +117,7 @@ void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(c
         continue;
       }
       // Unreadable: exited, or exec'd into something else; the tree scan may re-attach.
+      spdlog::info("dropped process {}", it->first);
       attempts_[it->first] = 0;
       retired_threads_ += it->second->threads_seen();
       it = samplers_.erase(it);

@@ -1,8 +1,11 @@
 // Walks one thread's Python frames from outside: the f_back chain of frame objects
 // (3.8–3.10) or the interpreter frames in the thread's stack chunks (3.11+).
-// Reads are batched: the used part of the current stack chunk in one call (3.11+),
-// or the previous walk's frame addresses in one readv (3.8–3.10, stacks change little
-// between samples). Every pointer is untrusted; a broken chain is reported, never fatal.
+//
+// A walk is one readv, as close to a snapshot as the kernel gives: the thread state
+// together with what the previous walk of that thread found — the cframe and the
+// used part of the stack chunk (3.11+), or the frame objects' addresses (3.8–3.10,
+// stacks change little between samples). What the fresh thread state contradicts is
+// read again singly. Every pointer is untrusted; a broken chain is reported, never fatal.
 #pragma once
 #include <cstdint>
 #include <unordered_map>
@@ -24,7 +27,7 @@ struct ThreadState {
   uint64_t next = 0;
   uint64_t thread_id = 0;     // pthread_t
   uint64_t native_id = 0;     // kernel TID (0 until known on <=3.10)
-  uint64_t top_frame = 0;     // innermost frame (object or interpreter frame), 0 if none
+  uint64_t frame = 0;         // frame (<=3.10), cframe (3.11–3.12), current_frame (3.13)
   uint64_t chunk = 0;         // datastack_chunk (3.11+)
   uint64_t chunk_top = 0;     // datastack_top (3.11+)
 };
@@ -37,31 +40,40 @@ class StackWalker {
 
   StackWalker(RemoteMemory& mem, const Layout& layout);
 
-  // Reads the thread state at addr and resolves its innermost frame.
+  // Reads the thread state at addr (for listing threads).
   bool read_thread(uint64_t addr, ThreadState* out);
 
-  // Frames of ts, innermost first.
-  WalkStatus walk(const ThreadState& ts, std::vector<RawFrame>* frames);
+  // Re-reads the thread state at ts.addr with its frames; frames innermost first.
+  WalkStatus walk(uint64_t tstate, std::vector<RawFrame>* frames);
 
   // Forget per-thread speculation state for thread states no longer alive.
   void retain_only(const std::vector<uint64_t>& live_tstates);
 
  private:
-  WalkStatus walk_frame_objects(const ThreadState& ts, std::vector<RawFrame>* frames);
-  WalkStatus walk_interpreter_frames(const ThreadState& ts, std::vector<RawFrame>* frames);
+  // What the previous walk of one thread state saw.
+  struct Guess {
+    uint64_t cframe = 0;          // 3.11–3.12
+    uint64_t chunk = 0;           // 3.11+
+    size_t chunk_len = 0;         // bytes of the chunk worth reading (used part + slack, within the chunk)
+    std::vector<uint64_t> frames; // <=3.10: frame object addresses, innermost first
+  };
+
+  void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
+  WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, std::vector<RawFrame>* frames);
+  WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top,
+                                     std::vector<RawFrame>* frames);
   const uint8_t* frame_bytes(uint64_t addr);
 
   RemoteMemory& mem_;
   const Layout& l_;
   std::vector<uint8_t> ts_buf_;
+  std::unordered_map<uint64_t, Guess> guesses_;
   // 3.11+: a copy of the used part of the current stack chunk.
   std::vector<uint8_t> chunk_buf_;
   uint64_t chunk_base_ = 0;
   size_t chunk_len_ = 0;
   std::vector<uint8_t> one_frame_;
-  // <=3.10: the previous walk's frame addresses per thread state, and a flat buffer for them.
-  std::unordered_map<uint64_t, std::vector<uint64_t>> last_frames_;
-  std::vector<uint64_t> batch_addrs_;
+  // <=3.10: the speculative batch of frame objects.
   std::vector<uint8_t> batch_buf_;
   std::vector<ReadOp> ops_;
 };

@@ -27,9 +27,15 @@ class ThreadReader {
   // reusing its vectors; frames are not read. False if the interpreter cannot be read.
   bool read_threads(std::vector<ThreadSample>* out, bool want_gil);
   // Reads one listed thread's frames.
-  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts, &t->frames); }
+  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts.addr, &t->frames); }
   // Both of the above for every thread.
   bool sample(std::vector<ThreadSample>* out, bool want_gil);
+
+  // True if _PyRuntime can be read (the image we attached to is still mapped).
+  bool runtime_readable() {
+    uint64_t v;
+    return proc_.memory->read_value(proc_.runtime_addr, &v);
+  }
 
   // The main interpreter state (0 until the first successful read).
   uint64_t interpreter() const { return interp_; }

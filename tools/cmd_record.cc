@@ -9,6 +9,7 @@
 #include <boost/program_options.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <sstream>
@@ -101,6 +102,15 @@ pid_t launch(const std::vector<std::string>& cmd, std::string* error) {
   return pid;
 }
 
+bool program_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':'))
+    if (!dir.empty() && access((dir + "/" + name).c_str(), X_OK) == 0) return true;
+  return false;
+}
+
 int exit_code_of(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -142,12 +152,21 @@ int run_record(const std::vector<std::string>& all_args) {
   std::string format, mode = "cpu";
   double rate = 100, duration = 0;
   int top = -1;
+  ExportOptions export_options;
   opts.add_options()("help,h", "show this help")(
       "pid,p", po::value<int>(&pid), "process id to record (the root of the tree with --subprocesses)")(
       "output,o", po::value<std::vector<std::string>>(&outputs),
-      "output file; may be given several times. The format comes from the extension (.stats, .pstats, .prof: "
-      "pstats). '{pid}' in the name writes one file per process")(
-      "format,f", po::value<std::string>(&format), "format for every -o, overriding extensions (pstats)")(
+      "output file; may be given several times. The format comes from the extension: .stats .pstats .prof "
+      "(pstats), .pb.gz .pprof (pprof), .folded .collapsed (collapsed stacks), .speedscope.json, .callgrind or "
+      "callgrind.out.* (callgrind), .dot (call graph), .png (call graph rendered by graphviz), .svg (flame graph). "
+      "'{pid}' in the name writes one file per process")(
+      "format,f", po::value<std::string>(&format),
+      "format for every -o, overriding extensions: pstats, pprof, collapsed, speedscope, callgrind, dot, png, "
+      "flamegraph, callgraph-svg")(
+      "min-node", po::value<double>(&export_options.dot.min_node)->default_value(0.5),
+      "call graphs (dot, png, callgraph-svg): leave out functions under this % of the total")(
+      "min-edge", po::value<double>(&export_options.dot.min_edge)->default_value(0.1),
+      "call graphs: leave out calls under this % of the total")(
       "rate,r", po::value<double>(&rate)->default_value(100), "samples per second, 1 to 100000")(
       "duration,d", po::value<double>(&duration), "stop after this many seconds")(
       "subprocesses,s", "follow the target's Python children (and theirs) as they appear and exit")(
@@ -176,6 +195,10 @@ int run_record(const std::vector<std::string>& all_args) {
   if (vm.count("duration") && !(duration > 0)) return fail(kExitUsage, "record: --duration must be positive");
   if (mode != "cpu" && mode != "wall") return fail(kExitUsage, "record: --mode must be cpu or wall");
   if (top < -1) return fail(kExitUsage, "record: --top must be 0 or more");
+  for (double pct : {export_options.dot.min_node, export_options.dot.min_edge})
+    if (!(pct >= 0 && pct <= 100)) return fail(kExitUsage, "record: --min-node and --min-edge take a % from 0 to 100");
+  export_options.dot.min_node /= 100;
+  export_options.dot.min_edge /= 100;
   if (outputs.empty()) outputs.push_back("profile.stats");
 
   std::vector<Output> targets;
@@ -185,6 +208,11 @@ int run_record(const std::vector<std::string>& all_args) {
     if (f.empty()) return fail(kExitUsage, "record: cannot tell the format of '" + path + "' from its extension; use --format");
     if (std::find(known.begin(), known.end(), f) == known.end()) return fail(kExitUsage, "record: unknown format '" + f + "'");
     targets.push_back(Output{path, f});
+  }
+  // A call-graph picture needs graphviz: say so before recording, not after.
+  for (const auto& t : targets) {
+    if ((t.format == "png" || t.format == "callgraph-svg") && !program_on_path("dot"))
+      return fail(kExitError, "record: " + t.path + " needs graphviz's dot, which is not installed (apt-get install graphviz)");
   }
   // Unwritable output is an error before attaching, not after a long recording.
   for (const auto& t : targets) {
@@ -286,7 +314,8 @@ int run_record(const std::vector<std::string>& all_args) {
         std::cerr << "pyprofd: " << path << " not written: no samples from that process\n";
         continue;
       }
-      if (!export_profile(t.format, prof, &bytes, &err)) {
+      export_options.title = "pyprofd " + std::string(mode) + " profile";
+      if (!export_profile(t.format, prof, export_options, &bytes, &err)) {
         std::cerr << "pyprofd: " << path << " not written: " << err << "\n";
         rc = kExitError;
         continue;
