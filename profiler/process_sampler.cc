@@ -59,7 +59,7 @@ bool ProcessSampler::resolve(const ThreadSample& t) {
 
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
-  if (!reader_.read_threads(&threads_, options_.gil)) {
+  if (!reader_.sample(&threads_, options_.gil)) {
     // Attached before the interpreter finished starting: keep trying while it lives.
     // An unreadable _PyRuntime instead means the image is gone: a vfork child that has
     // exec'd since we attached (the tree scan attaches the new image).
@@ -83,10 +83,10 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
       }
     }
     // The target runs while we read: a torn stack is read once more before it is dropped.
-    bool good = false;
-    for (int attempt = 0; attempt < 2 && !good; ++attempt) {
+    bool good = t.status == WalkStatus::kOk && resolve(t);
+    if (!good) {
+      SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
       reader_.walk(&t);
-      if (t.status != WalkStatus::kOk) SPDLOG_DEBUG("pid {}: walk status {}", proc_->pid, static_cast<int>(t.status));
       good = t.status == WalkStatus::kOk && resolve(t);
     }
     if (!good) {

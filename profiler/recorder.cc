@@ -18,6 +18,12 @@ int64_t monotonic_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+int64_t process_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 constexpr int64_t kTreeScanNs = 100 * 1000 * 1000;   // look for new children 10 times a second
 constexpr int64_t kStatusNs = 250 * 1000 * 1000;     // status line at most 4 times a second
 constexpr int kMaxAttachAttempts = 50;               // a non-Python child is re-checked this often (exec)
@@ -85,6 +91,7 @@ bool Recorder::reap_launched() {
 
 void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(const RecordSummary&)>& on_status) {
   const int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
+  const int64_t cpu_start = process_cpu_ns();
   const int64_t start = monotonic_ns();
   const int64_t end = options_.duration_s > 0 ? start + static_cast<int64_t>(options_.duration_s * 1e9) : INT64_MAX;
   int64_t next = start;
@@ -111,6 +118,7 @@ void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(c
     last_tick = now;
     ++summary_.ticks;
 
+    uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {
       if (it->second->sample(wall, &summary_.stats)) {
         ++it;
@@ -122,6 +130,8 @@ void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(c
       retired_threads_ += it->second->threads_seen();
       it = samplers_.erase(it);
     }
+
+    if (summary_.first_sample_ns < 0 && summary_.stats.samples > before) summary_.first_sample_ns = monotonic_ns() - start;
 
     if (now >= next_scan) {
       next_scan = now + kTreeScanNs;
@@ -140,6 +150,7 @@ void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(c
     }
   }
   summary_.wall_ns = monotonic_ns() - start;
+  summary_.own_cpu_ns = process_cpu_ns() - cpu_start;
   reap_launched();
   summary_.threads = retired_threads_;
   for (const auto& [pid, s] : samplers_) summary_.threads += s->threads_seen();

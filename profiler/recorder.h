@@ -32,6 +32,8 @@ struct RecordSummary {
   std::set<pid_t> pids;       // every Python process sampled
   size_t threads = 0;         // distinct threads seen
   int launched_status = -1;   // wait status of the launched child, -1 if still running
+  int64_t own_cpu_ns = 0;     // pyprofd's own CPU (user + system) spent in the sampling loop
+  int64_t first_sample_ns = -1;  // from the start of run() to the first stack recorded
 };
 
 class Recorder {

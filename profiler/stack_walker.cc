@@ -1,6 +1,8 @@
 #include "profiler/stack_walker.h"
 
 #include <algorithm>
+#include <spdlog/spdlog.h>
+
 #include <cstring>
 
 namespace pyprofd {
@@ -22,7 +24,6 @@ constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculativel
 
 StackWalker::StackWalker(RemoteMemory& mem, const Layout& layout)
     : mem_(mem), l_(layout), ts_buf_(layout.ts_size), one_frame_(layout.fr_size) {
-  chunk_buf_.reserve(64 * 1024);
 }
 
 void StackWalker::parse_thread(const uint8_t* b, uint64_t addr, ThreadState* out) const {
@@ -52,61 +53,77 @@ void StackWalker::retain_only(const std::vector<uint64_t>& live) {
   }
 }
 
-WalkStatus StackWalker::walk(uint64_t tstate, std::vector<RawFrame>* frames) {
-  frames->clear();
-  Guess& guess = guesses_[tstate];
+void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
+  Guess& g = guesses_[tstate];
+  g.first_op = ops->size();
+  g.chunk_op = g.cframe_op = -1;
+  g.frame_ops = 0;
   // Order matters: the kernel copies in order while the target runs, so the frames
   // go first and the pointers to the top of the stack last. The top is then never
   // older than the frames under it, which change least.
-  ops_.clear();
-  uint64_t top = 0;
-  int cframe_op = -1;
   if (l_.minor >= 11) {
-    if (guess.chunk && guess.chunk_len) {
-      chunk_buf_.resize(guess.chunk_len);
-      ops_.push_back(ReadOp{guess.chunk, chunk_buf_.data(), guess.chunk_len});
+    if (g.chunk && g.chunk_len) {
+      g.chunk_buf.resize(g.chunk_len);
+      g.chunk_op = static_cast<int>(ops->size());
+      ops->push_back(ReadOp{g.chunk, g.chunk_buf.data(), g.chunk_len});
     }
-    if (l_.minor <= 12 && guess.cframe) {
-      cframe_op = static_cast<int>(ops_.size());
-      ops_.push_back(ReadOp{guess.cframe + l_.cframe_current_frame, &top, sizeof top});
-    }
-  } else {
-    size_t n = std::min(guess.frames.size(), kMaxSpeculation);
-    batch_buf_.resize(n * l_.fr_size);
-    for (size_t i = 0; i < n; ++i) ops_.push_back(ReadOp{guess.frames[i], &batch_buf_[i * l_.fr_size], l_.fr_size});
   }
-  ops_.push_back(ReadOp{tstate, ts_buf_.data(), ts_buf_.size()});
-  mem_.readv(ops_.data(), ops_.size());
-  if (!ops_.back().ok) return WalkStatus::kReadError;
-  ThreadState ts;
-  parse_thread(ts_buf_.data(), tstate, &ts);
-  if (l_.minor <= 10) return walk_frame_objects(ts, guess, frames);
+  // Frame objects (<=3.10), or frames that lay outside the chunk last time (3.11+).
+  g.frame_ops = std::min(g.frames.size(), kMaxSpeculation);
+  g.batch_buf.resize(g.frame_ops * l_.fr_size);
+  for (size_t i = 0; i < g.frame_ops; ++i)
+    ops->push_back(ReadOp{g.frames[i], &g.batch_buf[i * l_.fr_size], l_.fr_size});
+  if (l_.minor >= 11 && l_.minor <= 12 && g.cframe) {
+    g.cframe_op = static_cast<int>(ops->size());
+    ops->push_back(ReadOp{g.cframe + l_.cframe_current_frame, &g.top, sizeof g.top});
+  }
+  g.ts_buf.resize(l_.ts_size);
+  g.ts_op = static_cast<int>(ops->size());
+  ops->push_back(ReadOp{tstate, g.ts_buf.data(), g.ts_buf.size()});
+}
 
+WalkStatus StackWalker::walk(uint64_t tstate, ThreadState* ts, std::vector<RawFrame>* frames) {
+  own_ops_.clear();
+  prepare(tstate, &own_ops_);
+  mem_.readv(own_ops_.data(), own_ops_.size());
+  return finish(tstate, own_ops_, ts, frames);
+}
+
+WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, ThreadState* ts,
+                               std::vector<RawFrame>* frames) {
+  frames->clear();
+  Guess& g = guesses_[tstate];
+  if (g.ts_op < 0 || static_cast<size_t>(g.ts_op) >= ops.size() || !ops[g.ts_op].ok) return WalkStatus::kReadError;
+  uint64_t native = ts->native_id;
+  parse_thread(g.ts_buf.data(), tstate, ts);
+  if (!l_.ts_native_thread_id) ts->native_id = native;
+  if (l_.minor <= 10) return walk_frame_objects(*ts, g, &ops[g.first_op], frames);
+
+  uint64_t top = ts->frame;
   if (l_.minor <= 12) {
     // tstate->cframe (on the thread's C stack) -> current_frame.
-    bool cframe_read = cframe_op >= 0 && guess.cframe == ts.frame && ops_[cframe_op].ok;
-    if (!cframe_read) {
-      top = 0;
-      if (ts.frame && !mem_.read(ts.frame + l_.cframe_current_frame, &top, sizeof top)) top = 0;
-    }
-    guess.cframe = ts.frame;
-  } else {
-    top = ts.frame;
+    bool cframe_read = g.cframe_op >= 0 && g.cframe == ts->frame && ops[g.cframe_op].ok;
+    top = cframe_read ? g.top : 0;
+    if (!cframe_read) SPDLOG_DEBUG("cframe re-read: guessed {:#x}, now {:#x}", g.cframe, ts->frame);
+    if (!cframe_read && ts->frame && !mem_.read(ts->frame + l_.cframe_current_frame, &top, sizeof top)) top = 0;
+    g.cframe = ts->frame;
   }
-  return walk_interpreter_frames(ts, guess, top, frames);
+  bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
+  const ReadOp* batch = &ops[g.first_op + (g.chunk_op >= 0 ? 1 : 0)];
+  return walk_interpreter_frames(*ts, g, top, chunk_ok, batch, frames);
 }
 
 // 3.8–3.10: PyFrameObject chain. The batch holds the frames the previous walk saw;
 // frames the chain reaches that are not in it are read singly.
-WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& guess, std::vector<RawFrame>* frames) {
+WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, const ReadOp* batch,
+                                           std::vector<RawFrame>* frames) {
   const size_t fs = l_.fr_size;
-  const size_t batched = ops_.size() - 1;  // the thread state is the last op
-  std::vector<uint64_t>& seen = guess.frames;
-  size_t pos = 0;  // batch index where the next frame is expected
+  const size_t batched = g.frame_ops;
+  std::vector<uint64_t>& seen = g.frames;  // rewritten as we go; the batch keeps its own addresses
+  size_t pos = 0;                          // batch index where the next frame is expected
+  size_t n_seen = 0;
   uint64_t addr = ts.frame;
   WalkStatus status = WalkStatus::kOk;
-  // The new chain replaces the guess as we go; batch addresses stay readable in ops_.
-  size_t n_seen = 0;
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) {
       status = WalkStatus::kTorn;
@@ -114,8 +131,8 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& guess, 
     }
     const uint8_t* f = nullptr;
     for (size_t j = pos; j < batched; ++j) {
-      if (ops_[j].addr == addr) {
-        if (ops_[j].ok) f = &batch_buf_[j * fs];
+      if (batch[j].addr == addr) {
+        if (batch[j].ok) f = &g.batch_buf[j * fs];
         pos = j + 1;
         break;
       }
@@ -137,7 +154,6 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& guess, 
     int32_t offset = lasti < 0 ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
     frames->push_back(RawFrame{code, offset, addr});
     if (n_seen < kMaxSpeculation) {
-      // Overwriting in place is safe: the batch's addresses live on in ops_.
       if (n_seen < seen.size()) seen[n_seen] = addr; else seen.push_back(addr);
       ++n_seen;
     }
@@ -147,37 +163,57 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& guess, 
   return status;
 }
 
-const uint8_t* StackWalker::frame_bytes(uint64_t addr) {
-  if (addr >= chunk_base_ && addr - chunk_base_ <= chunk_len_ && chunk_len_ - (addr - chunk_base_) >= l_.fr_size)
-    return chunk_buf_.data() + (addr - chunk_base_);
-  if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
-  return one_frame_.data();
+// A frame's bytes: from the chunk copy, from the batch of frames that lay outside the
+// chunk last time (remembered again for next time), or read singly.
+const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const ReadOp* batch, size_t* n_outside) {
+  if (chunk_data_ && addr >= chunk_base_ && addr - chunk_base_ <= chunk_len_ &&
+      chunk_len_ - (addr - chunk_base_) >= l_.fr_size)
+    return chunk_data_ + (addr - chunk_base_);
+  const uint8_t* f = nullptr;
+  for (size_t j = 0; j < g.frame_ops && !f; ++j)
+    if (batch[j].addr == addr && batch[j].ok) f = &g.batch_buf[j * l_.fr_size];
+  if (!f) {
+    if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
+    f = one_frame_.data();
+  }
+  if (*n_outside < kMaxSpeculation) outside_.push_back(addr);
+  ++*n_outside;
+  return f;
 }
 
 // 3.11+: _PyInterpreterFrame chain through `previous`. Frames inside the used part of
 // the current chunk come from the batched copy; generator frames and older chunks are
 // read singly.
-WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top,
-                                                std::vector<RawFrame>* frames) {
+WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok,
+                                                const ReadOp* batch, std::vector<RawFrame>* frames) {
+  outside_.clear();
+  size_t n_outside = 0;
+  WalkStatus status = walk_chain(ts, g, top, chunk_ok, batch, frames, &n_outside);
+  g.frames = outside_;  // read with the others next time
+  return status;
+}
+
+WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok,
+                                   const ReadOp* batch, std::vector<RawFrame>* frames, size_t* n_outside) {
+  chunk_data_ = nullptr;
   chunk_base_ = 0;
   chunk_len_ = 0;
   size_t used = ts.chunk && ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
   if (used > kMaxChunkRead) used = 0;
-  // The chunk is the first op when it was guessed.
-  bool chunk_read = guess.chunk && guess.chunk == ts.chunk && ops_.size() > 1 && ops_[0].ok &&
-                    ops_[0].addr == ts.chunk && used <= guess.chunk_len;
-  if (used && !chunk_read) {
-    chunk_buf_.resize(used);
-    chunk_read = mem_.read(ts.chunk, chunk_buf_.data(), used);
-    if (chunk_read) {
+  chunk_ok = chunk_ok && used <= g.chunk_len;
+  if (used && !chunk_ok) {
+    SPDLOG_DEBUG("chunk re-read: guessed {:#x} len {}, now {:#x} used {}", g.chunk, g.chunk_len, ts.chunk, used);
+    g.chunk_buf.resize(used);
+    chunk_ok = mem_.read(ts.chunk, g.chunk_buf.data(), used);
+    if (chunk_ok) {
       // Next time read this chunk with the others, a little past its used part but never past its end.
-      uint64_t size = field<uint64_t>(chunk_buf_.data(), l_.chunk_size);
-      guess.chunk = ts.chunk;
-      guess.chunk_len = std::min<size_t>(std::min<uint64_t>(size, kMaxChunkRead), used + kChunkSlack);
-      if (guess.chunk_len < used) guess.chunk_len = used;
+      uint64_t size = field<uint64_t>(g.chunk_buf.data(), l_.chunk_size);
+      g.chunk = ts.chunk;
+      g.chunk_len = std::max<size_t>(used, std::min<size_t>(std::min<uint64_t>(size, kMaxChunkRead), used + kChunkSlack));
     }
   }
-  if (used && chunk_read) {
+  if (used && chunk_ok) {
+    chunk_data_ = g.chunk_buf.data();
     chunk_base_ = ts.chunk;
     chunk_len_ = used;
   }
@@ -186,7 +222,7 @@ WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& gu
   uint64_t addr = top;
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) return WalkStatus::kTorn;
-    const uint8_t* f = frame_bytes(addr);
+    const uint8_t* f = frame_bytes(addr, g, batch, n_outside);
     if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kTorn;
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     uint64_t back = field<uint64_t>(f, l_.fr_back);

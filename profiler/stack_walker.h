@@ -43,39 +43,54 @@ class StackWalker {
   // Reads the thread state at addr (for listing threads).
   bool read_thread(uint64_t addr, ThreadState* out);
 
-  // Re-reads the thread state at ts.addr with its frames; frames innermost first.
-  WalkStatus walk(uint64_t tstate, std::vector<RawFrame>* frames);
+  // A walk in two halves, so one readv can serve many threads: prepare() appends the
+  // reads for one thread state to ops (its frames first, the thread state last);
+  // finish() completes the walk from those ops once the caller has read them.
+  void prepare(uint64_t tstate, std::vector<ReadOp>* ops);
+  WalkStatus finish(uint64_t tstate, const std::vector<ReadOp>& ops, ThreadState* ts, std::vector<RawFrame>* frames);
 
-  // Forget per-thread speculation state for thread states no longer alive.
+  // prepare + readv + finish for one thread. Frames innermost first.
+  WalkStatus walk(uint64_t tstate, ThreadState* ts, std::vector<RawFrame>* frames);
+
+  // Forget per-thread state for thread states no longer alive.
   void retain_only(const std::vector<uint64_t>& live_tstates);
 
  private:
-  // What the previous walk of one thread state saw.
+  // Per thread state: what the previous walk saw, and the buffers its reads land in.
   struct Guess {
     uint64_t cframe = 0;          // 3.11–3.12
     uint64_t chunk = 0;           // 3.11+
     size_t chunk_len = 0;         // bytes of the chunk worth reading (used part + slack, within the chunk)
-    std::vector<uint64_t> frames; // <=3.10: frame object addresses, innermost first
+    std::vector<uint64_t> frames; // <=3.10: frame object addresses, innermost first;
+                                  // 3.11+: frames outside the chunk (C-stack shims, generators)
+    // Where prepare() put this thread's reads in the ops vector.
+    size_t first_op = 0;
+    int chunk_op = -1, cframe_op = -1, ts_op = -1;
+    size_t frame_ops = 0;
+    uint64_t top = 0;             // cframe->current_frame lands here
+    std::vector<uint8_t> ts_buf, chunk_buf, batch_buf;
   };
 
   void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
-  WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, std::vector<RawFrame>* frames);
-  WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top,
-                                     std::vector<RawFrame>* frames);
-  const uint8_t* frame_bytes(uint64_t addr);
+  WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const ReadOp* batch,
+                                std::vector<RawFrame>* frames);
+  WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
+                                     const ReadOp* batch, std::vector<RawFrame>* frames);
+  WalkStatus walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const ReadOp* batch,
+                        std::vector<RawFrame>* frames, size_t* n_outside);
+  const uint8_t* frame_bytes(uint64_t addr, Guess& g, const ReadOp* batch, size_t* n_outside);
 
   RemoteMemory& mem_;
   const Layout& l_;
   std::vector<uint8_t> ts_buf_;
   std::unordered_map<uint64_t, Guess> guesses_;
-  // 3.11+: a copy of the used part of the current stack chunk.
-  std::vector<uint8_t> chunk_buf_;
+  // The chunk copy the current walk decodes from (3.11+).
+  const uint8_t* chunk_data_ = nullptr;
   uint64_t chunk_base_ = 0;
   size_t chunk_len_ = 0;
   std::vector<uint8_t> one_frame_;
-  // <=3.10: the speculative batch of frame objects.
-  std::vector<uint8_t> batch_buf_;
-  std::vector<ReadOp> ops_;
+  std::vector<ReadOp> own_ops_;
+  std::vector<uint64_t> outside_;  // 3.11+: frames of this walk outside the chunk
 };
 
 }  // namespace pyprofd

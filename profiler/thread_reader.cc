@@ -30,22 +30,35 @@ bool ThreadReader::read_interpreter() {
   return true;
 }
 
-void ThreadReader::read_gil(uint64_t* holder, bool* locked) {
+void ThreadReader::prepare_gil(std::vector<ReadOp>* ops) {
+  gil_op_ = current_op_ = -1;
+  uint32_t need = std::max(l_.gil_last_holder + 8, l_.gil_locked + 4);
+  if (!gil_addr_ || need > sizeof gil_buf_) return;
+  gil_op_ = static_cast<int>(ops->size());
+  ops->push_back(ReadOp{gil_addr_, gil_buf_, need});
+  if (l_.rt_tstate_current) {
+    current_op_ = static_cast<int>(ops->size());
+    ops->push_back(ReadOp{proc_.runtime_addr + l_.rt_tstate_current, &gil_current_, sizeof gil_current_});
+  }
+}
+
+void ThreadReader::finish_gil(const std::vector<ReadOp>& ops, uint64_t* holder, bool* locked) const {
   *holder = 0;
   *locked = false;
-  if (!gil_addr_) return;
-  uint8_t buf[32] = {};
-  uint32_t need = std::max(l_.gil_last_holder + 8, l_.gil_locked + 4);
-  if (need > sizeof buf || !proc_.memory->read(gil_addr_, buf, need)) return;
+  if (gil_op_ < 0 || !ops[gil_op_].ok) return;
   int32_t lk;
-  std::memcpy(holder, buf + l_.gil_last_holder, 8);
-  std::memcpy(&lk, buf + l_.gil_locked, 4);
+  std::memcpy(holder, gil_buf_ + l_.gil_last_holder, 8);
+  std::memcpy(&lk, gil_buf_ + l_.gil_locked, 4);
   *locked = lk == 1;
-  if (l_.rt_tstate_current) {
-    // <=3.11: the thread state swapped in is the holder while the GIL is taken.
-    uint64_t current = 0;
-    if (proc_.memory->read_value(proc_.runtime_addr + l_.rt_tstate_current, &current) && current) *holder = current;
-  }
+  // <=3.11: the thread state swapped in is the holder while the GIL is taken.
+  if (current_op_ >= 0 && ops[current_op_].ok && gil_current_) *holder = gil_current_;
+}
+
+void ThreadReader::read_gil(uint64_t* holder, bool* locked) {
+  ops_.clear();
+  prepare_gil(&ops_);
+  proc_.memory->readv(ops_.data(), ops_.size());
+  finish_gil(ops_, holder, locked);
 }
 
 // glibc keeps the kernel TID inside struct pthread (pthread_t points at it). Its offset
@@ -121,9 +134,51 @@ bool ThreadReader::read_threads(std::vector<ThreadSample>* out, bool want_gil) {
   return true;
 }
 
+// The fast path: one readv for the list head, the GIL, and every known thread's
+// state, frames and TID. Any sign that the thread list changed sends the caller to
+// the slow path (list, then walk), which also refreshes what is known.
+bool ThreadReader::sample_known(std::vector<ThreadSample>* out, bool want_gil) {
+  const size_t n = known_.size();
+  uint64_t head = 0;
+  ops_.clear();
+  ops_.push_back(ReadOp{interp_ + l_.is_threads_head, &head, sizeof head});
+  if (want_gil) prepare_gil(&ops_);
+  for (const auto& [tstate, pthread] : known_) walker_.prepare(tstate, &ops_);
+  size_t tid_first = ops_.size();
+  bool want_tids = l_.minor <= 10 && tid_offset_ >= 0;
+  if (want_tids) {
+    tids_.assign(n, 0);
+    for (size_t i = 0; i < n; ++i)
+      ops_.push_back(ReadOp{known_[i].second + static_cast<uint64_t>(tid_offset_), &tids_[i], sizeof(int32_t)});
+  }
+  proc_.memory->readv(ops_.data(), ops_.size());
+  if (!ops_[0].ok || head != known_[0].first) return false;
+
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    ThreadSample& t = (*out)[i];
+    t.ts.native_id = want_tids && ops_[tid_first + i].ok && tids_[i] > 0 ? static_cast<uint64_t>(tids_[i]) : 0;
+    t.status = walker_.finish(known_[i].first, ops_, &t.ts, &t.frames);
+    uint64_t expected_next = i + 1 < n ? known_[i + 1].first : 0;
+    if (t.status == WalkStatus::kReadError || t.ts.next != expected_next || t.ts.thread_id != known_[i].second)
+      return false;
+  }
+  uint64_t holder = 0;
+  bool locked = false;
+  if (want_gil) finish_gil(ops_, &holder, &locked);
+  for (auto& t : *out) t.holds_gil = locked && holder == t.ts.addr;
+  return true;
+}
+
 bool ThreadReader::sample(std::vector<ThreadSample>* out, bool want_gil) {
+  if (!interp_ && !read_interpreter()) return false;
+  if (!known_.empty() && sample_known(out, want_gil)) return true;
   if (!read_threads(out, want_gil)) return false;
-  for (auto& t : *out) walk(&t);
+  known_.clear();
+  for (auto& t : *out) {
+    walk(&t);
+    known_.emplace_back(t.ts.addr, t.ts.thread_id);
+  }
   return true;
 }
 

@@ -26,9 +26,10 @@ class ThreadReader {
   // Lists the thread states (with TIDs and, if want_gil, the GIL holder) into out,
   // reusing its vectors; frames are not read. False if the interpreter cannot be read.
   bool read_threads(std::vector<ThreadSample>* out, bool want_gil);
-  // Reads one listed thread's frames.
-  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts.addr, &t->frames); }
-  // Both of the above for every thread.
+  // Reads one listed thread's frames (again).
+  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts.addr, &t->ts, &t->frames); }
+  // Lists and walks every thread. When the threads are those of the previous call,
+  // all of it (thread list head, GIL, every thread's state and frames) is one readv.
   bool sample(std::vector<ThreadSample>* out, bool want_gil);
 
   // True if _PyRuntime can be read (the image we attached to is still mapped).
@@ -43,6 +44,9 @@ class ThreadReader {
  private:
   bool read_interpreter();
   void read_gil(uint64_t* holder, bool* locked);
+  void prepare_gil(std::vector<ReadOp>* ops);
+  void finish_gil(const std::vector<ReadOp>& ops, uint64_t* holder, bool* locked) const;
+  bool sample_known(std::vector<ThreadSample>* out, bool want_gil);
   void find_tid_offset(const std::vector<ThreadSample>& threads, size_t n);
   void read_tids(std::vector<ThreadSample>* threads);
 
@@ -55,6 +59,12 @@ class ThreadReader {
   bool tid_offset_searched_ = false;
   std::vector<int32_t> tids_;
   std::vector<ReadOp> tid_ops_;
+  // The previous sample's threads (thread state, pthread_t), in list order.
+  std::vector<std::pair<uint64_t, uint64_t>> known_;
+  std::vector<ReadOp> ops_;
+  uint8_t gil_buf_[32] = {};
+  uint64_t gil_current_ = 0;
+  int gil_op_ = -1, current_op_ = -1;
   std::vector<uint64_t> live_;
 };
 
