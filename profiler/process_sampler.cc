@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <time.h>
 
+#include <algorithm>
+
 #include "profiler/thread_names.h"
 
 namespace pyprofd {
@@ -57,6 +59,70 @@ bool ProcessSampler::resolve(const ThreadSample& t) {
   return true;
 }
 
+bool ProcessSampler::resolve_async(const AsyncStack& st) {
+  stack_.clear();
+  for (auto it = st.frames.rbegin(); it != st.frames.rend(); ++it) {
+    if (it->task >= 0) {
+      if (static_cast<size_t>(it->task) >= tasks_.size()) return false;
+      uint32_t id = profile_->intern(FunctionKey{"<task " + tasks_[it->task].name + ">", "~", 0});
+      stack_.push_back(StackFrame{id, 0});
+      continue;
+    }
+    CodeInfo* code = codes_.get(it->code);
+    if (!code) return false;
+    if (code->function_id == UINT32_MAX)
+      code->function_id = profile_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+    stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
+  }
+  return true;
+}
+
+void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
+                                SamplingStats* stats) {
+  if (stack_.empty()) return;  // a thread between Python calls (e.g. starting up)
+  threads_seen_[native_id ? native_id : thread_id] = true;
+  labels_.thread_id = native_id;
+  labels_.thread_name = thread_name(thread_id);
+  labels_.task_name = task;
+  profile_->add(labels_, stack_, weight);
+  ++stats->samples;
+}
+
+// Wall mode: every pending task every tick, suspended ones at their await point. CPU
+// mode: only a running task, with its thread's CPU time.
+void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of,
+                                  SamplingStats* stats) {
+  covered_.clear();
+  if (!asyncio_) {
+    if (!reader_.interpreter()) return;
+    asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter());
+  }
+  if (!asyncio_->read_tasks(&tasks_)) {
+    ++stats->invalid;
+    return;
+  }
+  stats->invalid += asyncio_->invalid_tasks();
+  asyncio_->build_stacks(tasks_, threads_, &async_stacks_);
+  bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  for (const auto& st : async_stacks_) {
+    if (st.running) covered_.push_back(st.native_thread);
+    uint64_t weight = wall_ns;
+    if (cpu_mode) {
+      if (!st.running) continue;
+      auto it = cpu_of.find(st.native_thread);
+      if (it == cpu_of.end()) continue;
+      weight = it->second;
+    }
+    if (!resolve_async(st)) {
+      ++stats->invalid;
+      continue;
+    }
+    auto t = thread_of_.find(st.native_thread);
+    add_sample(st.native_thread, t == thread_of_.end() ? 0 : t->second,
+               st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats);
+  }
+}
+
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
   if (!reader_.sample(&threads_, options_.gil)) {
@@ -70,18 +136,30 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   }
   ever_read_ = true;
   bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  // Which threads count this tick, and with what weight.
+  cpu_of_.clear();
+  thread_of_.clear();
   for (auto& t : threads_) {
+    thread_of_[t.ts.native_id] = t.ts.thread_id;
+    t.weight = 0;
     if (options_.gil && !t.holds_gil) continue;
     uint64_t weight = wall_ns;
     if (cpu_mode) {
       int64_t used = t.ts.native_id ? cpu_.delta_ns(t.ts.native_id) : -1;
-      if (used < 0) SPDLOG_DEBUG("pid {}: no CPU time for thread {}", proc_->pid, t.ts.native_id);
       if (used > 0) {
         weight = static_cast<uint64_t>(used);
+        cpu_of_[t.ts.native_id] = weight;
       } else if (!options_.idle) {
         continue;
       }
     }
+    t.weight = weight;
+  }
+  if (options_.async_tasks) sample_tasks(wall_ns, cpu_of_, stats);
+
+  for (auto& t : threads_) {
+    if (!t.weight) continue;
+    if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;
     // The target runs while we read: a torn stack is read once more before it is dropped.
     bool good = t.status == WalkStatus::kOk && resolve(t);
     if (!good) {
@@ -93,12 +171,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
       ++stats->invalid;
       continue;
     }
-    if (stack_.empty()) continue;  // a thread between Python calls (e.g. starting up)
-    threads_seen_[t.ts.native_id ? t.ts.native_id : t.ts.thread_id] = true;
-    labels_.thread_id = t.ts.native_id;
-    labels_.thread_name = thread_name(t.ts.thread_id);
-    profile_->add(labels_, stack_, weight);
-    ++stats->samples;
+    add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
   }
   if (cpu_mode && ticks_ % 256 == 0) cpu_.sweep();
   return true;

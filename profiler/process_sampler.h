@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
 #include "profiler/profile.h"
 #include "profiler/thread_cpu.h"
@@ -19,6 +20,7 @@ struct SamplingOptions {
   ProfileMode mode = ProfileMode::kCpu;
   bool idle = false;  // cpu mode: keep threads that used no CPU since the last tick
   bool gil = false;   // keep only the GIL holder
+  bool async_tasks = false;  // asyncio: one stack per task, await chains nested (--async)
 };
 
 struct SamplingStats {
@@ -42,6 +44,11 @@ class ProcessSampler {
  private:
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(const ThreadSample& t);
+  bool resolve_async(const AsyncStack& s);
+  // Samples the asyncio tasks; marks in covered_ the threads whose stack a running task replaced.
+  void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
+  void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
+                  SamplingStats* stats);
 
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
@@ -55,6 +62,12 @@ class ProcessSampler {
   std::unordered_map<uint64_t, std::string> names_;
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
   std::unordered_map<uint64_t, bool> threads_seen_;
+  std::unique_ptr<AsyncioReader> asyncio_;
+  std::vector<TaskInfo> tasks_;
+  std::vector<AsyncStack> async_stacks_;
+  std::unordered_map<uint64_t, uint64_t> cpu_of_;      // native thread id -> CPU ns this tick (cpu mode)
+  std::unordered_map<uint64_t, uint64_t> thread_of_;   // native thread id -> pthread id (for names)
+  std::vector<uint64_t> covered_;                       // threads sampled through their running task
   uint64_t ticks_ = 0;
   bool ever_read_ = false;
 };

@@ -15,6 +15,7 @@ struct ThreadSample {
   bool holds_gil = false;
   WalkStatus status = WalkStatus::kOk;
   std::vector<RawFrame> frames;  // innermost first
+  uint64_t weight = 0;           // set by the sampler: what this thread's sample weighs this tick
 };
 
 class ThreadReader {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
 #include "profiler/thread_names.h"
 #include "profiler/thread_reader.h"
@@ -22,6 +23,12 @@ namespace {
 struct FrameOut {
   std::string function, file;
   int line = 0, first_line = 0;
+};
+
+struct TaskOut {
+  std::string name, state, awaiting;
+  bool running = false;
+  std::vector<FrameOut> frames;  // the task's await chain, innermost first
 };
 
 struct ThreadOut {
@@ -49,10 +56,11 @@ std::string image_name(const std::string& path) {
 
 int run_dump(const std::vector<std::string>& args) {
   po::options_description opts("pyprofd dump: print every thread's Python stack of a running process\n\n"
-                               "usage: pyprofd dump --pid PID [--json]\n\noptions");
+                               "usage: pyprofd dump --pid PID [--json] [--async]\n\noptions");
   int pid = 0;
   opts.add_options()("help,h", "show this help")("pid,p", po::value<int>(&pid)->required(), "process id to inspect")(
-      "json", "print one JSON object instead of text");
+      "json", "print one JSON object instead of text")(
+      "async,a", "also print the asyncio tasks: name, state, what each awaits, its coroutine stack");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -85,6 +93,29 @@ int run_dump(const std::vector<std::string>& args) {
     return fail(kExitError, "cannot read the interpreter state of process " + std::to_string(pid));
   }
   auto names = read_thread_names(*proc->memory, proc->layout, reader.interpreter());
+  auto frame_out = [&codes](uint64_t code_addr, int32_t offset) {
+    CodeInfo* code = codes.get(code_addr);
+    if (!code) return FrameOut{"<unknown>", "<unknown>", 0, 0};
+    return FrameOut{code->qualname, code->file, code->line(offset), code->first_line};
+  };
+
+  std::vector<TaskOut> tasks;
+  bool want_tasks = vm.count("async") > 0;
+  if (want_tasks && reader.interpreter()) {
+    AsyncioReader asyncio(*proc->memory, proc->layout, reader.interpreter());
+    std::vector<TaskInfo> infos;
+    asyncio.read_tasks(&infos);
+    for (const auto& ti : infos) {
+      TaskOut t;
+      t.name = ti.name;
+      t.state = ti.state == TaskState::kPending ? (ti.running ? "running" : "pending")
+                                                 : (ti.state == TaskState::kDone ? "done" : "cancelled");
+      t.running = ti.running;
+      t.awaiting = ti.awaiting;
+      for (const auto& f : ti.chain) t.frames.push_back(frame_out(f.code, f.byte_offset));
+      tasks.push_back(std::move(t));
+    }
+  }
 
   std::vector<ThreadOut> threads;
   for (const auto& t : samples) {
@@ -98,14 +129,7 @@ int run_dump(const std::vector<std::string>& args) {
       out.name = it->second;
       out.has_name = true;
     }
-    for (const auto& f : t.frames) {
-      CodeInfo* code = codes.get(f.code);
-      if (!code) {
-        out.frames.push_back(FrameOut{"<unknown>", "<unknown>", 0, 0});
-        continue;
-      }
-      out.frames.push_back(FrameOut{code->qualname, code->file, code->line(f.byte_offset), code->first_line});
-    }
+    for (const auto& f : t.frames) out.frames.push_back(frame_out(f.code, f.byte_offset));
     threads.push_back(std::move(out));
   }
 
@@ -128,6 +152,17 @@ int run_dump(const std::vector<std::string>& args) {
         jt["frames"].push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}, {"first_line", f.first_line}});
       j["threads"].push_back(jt);
     }
+    if (want_tasks) {
+      j["tasks"] = nlohmann::json::array();
+      for (const auto& t : tasks) {
+        nlohmann::json jt{{"name", t.name}, {"state", t.state}, {"running", t.running},
+                          {"awaiting", t.awaiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.awaiting)}};
+        jt["frames"] = nlohmann::json::array();
+        for (const auto& f : t.frames)
+          jt["frames"].push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}, {"first_line", f.first_line}});
+        j["tasks"].push_back(jt);
+      }
+    }
     std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     return kExitOk;
   }
@@ -142,6 +177,15 @@ int run_dump(const std::vector<std::string>& args) {
     if (t.has_name) std::cout << ": \"" << t.name << "\"";
     std::cout << "\n";
     for (const auto& f : t.frames) std::cout << "    " << f.function << " (" << f.file << ":" << f.line << ")\n";
+  }
+  if (want_tasks) {
+    std::cout << "\nasyncio tasks: " << tasks.size() << "\n";
+    for (const auto& t : tasks) {
+      std::cout << "\nTask \"" << t.name << "\" (" << t.state << ")";
+      if (!t.awaiting.empty()) std::cout << " awaiting " << t.awaiting;
+      std::cout << "\n";
+      for (const auto& f : t.frames) std::cout << "    " << f.function << " (" << f.file << ":" << f.line << ")\n";
+    }
   }
   return kExitOk;
 }

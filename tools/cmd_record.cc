@@ -175,6 +175,10 @@ int run_record(const std::vector<std::string>& all_args) {
       "wall: every thread every tick, weighted by elapsed time")(
       "idle,i", "cpu mode: keep samples of threads that used no CPU (weighted by elapsed time)")(
       "gil,g", "keep only samples of the thread holding the GIL")(
+      "async,a",
+      "asyncio: one stack per task, as written: a coroutine waiting in await sits under its task (<task NAME>) "
+      "and the tasks awaiting it; in wall mode suspended tasks are charged their waiting time, in cpu mode only "
+      "the running task gets CPU")(
       "top,t", po::value<int>(&top),
       "after writing, print the N functions with the most self time (default 20 on a terminal, else 0)");
   po::variables_map vm;
@@ -227,6 +231,7 @@ int run_record(const std::vector<std::string>& all_args) {
   options.sampling.mode = mode == "wall" ? ProfileMode::kWall : ProfileMode::kCpu;
   options.sampling.idle = vm.count("idle") > 0;
   options.sampling.gil = vm.count("gil") > 0;
+  options.sampling.async_tasks = vm.count("async") > 0;
 
   Profile profile;
   profile.mode = options.sampling.mode;

@@ -1,0 +1,52 @@
+// Per-version asyncio offsets (x86-64). FutureObj grew cancel_msg (3.9),
+// exception_tb (3.10), lost its _PyErr_StackItem for one pointer (3.11) and its
+// dict/weakref slots to managed ones (3.13), which moves every Task field.
+#include "profiler/asyncio_layout.h"
+
+namespace pyprofd {
+namespace {
+
+AsyncioLayout make(int minor) {
+  AsyncioLayout l;
+  l.minor = minor;
+  switch (minor) {
+    case 8:
+      l.fut_state = 72; l.task_fut_waiter = 104; l.task_coro = 112; l.task_name = 120; l.task_size = 144;
+      l.f_stacktop = 72; l.func_closure = 48;
+      break;
+    case 9:
+      l.fut_state = 80; l.task_fut_waiter = 144; l.task_coro = 152; l.task_name = 160; l.task_size = 184;
+      l.f_stacktop = 72; l.func_closure = 48;
+      break;
+    case 10:
+      l.fut_state = 88; l.task_fut_waiter = 152; l.task_coro = 160; l.task_name = 168; l.task_size = 192;
+      l.f_stackdepth = 80; l.f_state = 108; l.state_created = -2; l.state_suspended = -1; l.func_closure = 72;
+      break;
+    case 11:
+      l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
+      l.gen_frame = 80; l.gen_frame_state = 75; l.state_created = -2; l.state_suspended = -1;
+      l.op_resume_alt = 150; l.func_closure = 72;
+      break;
+    case 12:
+      l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
+      l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -2; l.state_suspended = -1;
+      l.op_resume_alt = 240; l.func_closure = 72;
+      break;
+    default:  // 13
+      l.fut_state = 96; l.task_fut_waiter = 112; l.task_coro = 120; l.task_name = 128; l.task_size = 144;
+      l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -3; l.state_suspended = -2;
+      l.op_resume = 0; l.func_closure = 72;
+      break;
+  }
+  return l;
+}
+
+}  // namespace
+
+const AsyncioLayout* asyncio_layout(int minor) {
+  static const AsyncioLayout k[] = {make(8), make(9), make(10), make(11), make(12), make(13)};
+  if (minor < 8 || minor > 13) return nullptr;
+  return &k[minor - 8];
+}
+
+}  // namespace pyprofd

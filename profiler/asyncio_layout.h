@@ -1,0 +1,64 @@
+// Offsets of asyncio's C objects and of the generator/frame fields needed to follow a
+// coroutine's await chain from outside, per CPython minor version (x86-64), as data.
+// TaskObj/FutureObj live in Modules/_asynciomodule.c (no installed header): their
+// offsets were found by scanning live tasks for known pointers and are re-checked
+// against every interpreter by tests/unit/asyncio_tasks_test.cc. Generator, frame and
+// container offsets come from offsetof() against each version's own headers.
+#pragma once
+#include <cstdint>
+
+namespace pyprofd {
+
+struct AsyncioLayout {
+  int minor = 0;
+
+  // FutureObj / TaskObj (C accelerator)
+  uint32_t fut_loop = 16;
+  uint32_t fut_callback0 = 24;   // first done callback (others in fut_callbacks)
+  uint32_t fut_callbacks = 40;   // list of (callback, context) tuples, or NULL
+  uint32_t fut_state = 0;        // int: 0 pending, 1 cancelled, 2 finished
+  uint32_t task_fut_waiter = 0;
+  uint32_t task_coro = 0;
+  uint32_t task_name = 0;        // str; from 3.12 an int counter until first read
+  uint32_t task_size = 0;        // tp_basicsize of _asyncio.Task
+
+  // PyGenObject / PyCoroObject
+  uint32_t gen_frame = 16;       // gi_frame pointer (<=3.10) / embedded gi_iframe (3.11+)
+  uint32_t gen_frame_state = 0;  // int8 gi_frame_state (3.11+)
+  int8_t state_created = 0;      // 3.11+: FRAME_CREATED
+  int8_t state_suspended = 0;    // 3.11+: FRAME_SUSPENDED (3.13: plain yield; -1 is SUSPENDED_YIELD_FROM)
+  int8_t state_executing = 0;    // 3.10+: FRAME_EXECUTING
+
+  // PyFrameObject (<=3.10) and PyCodeObject.co_code
+  uint32_t f_valuestack = 64;
+  uint32_t f_stacktop = 0;       // 3.8/3.9: non-NULL while suspended
+  uint32_t f_stackdepth = 0;     // 3.10 (int)
+  uint32_t f_state = 0;          // 3.10 (int8): -2 created, -1 suspended, 0 executing
+  uint32_t co_code = 48;         // bytes object
+  uint8_t op_yield_from = 72;
+
+  // _PyInterpreterFrame (3.11+)
+  uint32_t if_stacktop = 64;     // int, index of TOS + 1 in localsplus
+  uint32_t if_localsplus = 72;
+  uint8_t op_resume = 151;       // 3.11/3.12: the code unit after the yield; oparg >= 2 means "await"
+  uint8_t op_resume_alt = 0;     // RESUME_QUICK (3.11) / INSTRUMENTED_RESUME (3.12)
+
+  // Containers and callables (same on every supported version unless noted)
+  uint32_t set_mask = 32;
+  uint32_t set_table = 40;       // setentry {key, hash}, mask + 1 of them
+  uint32_t weakref_object = 16;  // wr_object (Py_None once dead)
+  uint32_t var_size = 16;        // ob_size of list/tuple
+  uint32_t list_items = 24;
+  uint32_t tuple_items = 24;
+  uint32_t cell_ref = 16;
+  uint32_t method_self = 24;     // PyMethodObject.im_self
+  uint32_t partial_args = 24;    // functools.partial args tuple
+  uint32_t func_closure = 0;     // PyFunctionObject.func_closure
+  uint32_t tp_base = 256;
+  uint32_t long_digits = 24;     // PyLong digits; ob_size (<=3.11) / lv_tag (3.12+) at var_size
+};
+
+// The table for 3.minor, or nullptr if unsupported.
+const AsyncioLayout* asyncio_layout(int minor);
+
+}  // namespace pyprofd

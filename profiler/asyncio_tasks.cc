@@ -1,0 +1,777 @@
+#include "profiler/asyncio_tasks.h"
+
+#include <algorithm>
+#include <cstring>
+#include <unordered_set>
+
+#include "symbolizer/unicode.h"
+
+namespace pyprofd {
+
+namespace {
+
+template <class T>
+T ld(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+constexpr size_t kMaxCache = 1 << 14;      // cached types / code objects before a reset
+constexpr size_t kMaxStackFrames = 8192;   // frames in one task stack
+constexpr size_t kNameRead = 96;           // bytes read per task name (header + short ASCII text)
+constexpr size_t kCallbackRead = 80;       // enough for func_closure on every version
+constexpr size_t kTupleRead = 24 + 8 * 8;  // a small tuple: header + up to 8 items
+
+// A pointer that can be a Python object (user space, 8-aligned).
+bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p & 7) == 0; }
+
+}  // namespace
+
+// Objects of one kind usually sit next to each other (pymalloc pools), so ops closer than
+// kMergeGap become one iovec: far fewer iovecs, hence system calls, for a few more bytes.
+// A merged range that fails (a hole in the mapping) is retried op by op.
+void AsyncioReader::readv_merged(std::vector<ReadOp>* ops) {
+  constexpr uint64_t kMergeGap = 512, kMaxSpan = 64 * 1024;
+  if (ops->empty()) return;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < ops->size(); ++i) {
+    ReadOp& op = (*ops)[i];
+    op.ok = op.len == 0;
+    if (op.len != 0 && op.addr != 0 && op.addr + op.len > op.addr) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return (*ops)[a].addr < (*ops)[b].addr; });
+  struct Span {
+    uint64_t start, end;
+    size_t first, last;  // members: order[first, last)
+  };
+  std::vector<Span> spans;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const ReadOp& op = (*ops)[order[k]];
+    uint64_t end = op.addr + op.len;
+    if (!spans.empty() && op.addr <= spans.back().end + kMergeGap &&
+        std::max(end, spans.back().end) - spans.back().start <= kMaxSpan) {
+      spans.back().end = std::max(end, spans.back().end);
+      spans.back().last = k + 1;
+    } else {
+      spans.push_back(Span{op.addr, end, k, k + 1});
+    }
+  }
+  size_t total = 0;
+  for (const Span& sp : spans) total += sp.end - sp.start;
+  merged_buf_.resize(total);
+  merged_ops_.clear();
+  size_t off = 0;
+  for (const Span& sp : spans) {
+    merged_ops_.push_back(ReadOp{sp.start, merged_buf_.data() + off, sp.end - sp.start});
+    off += sp.end - sp.start;
+  }
+  mem_.readv(merged_ops_.data(), merged_ops_.size());
+  std::vector<ReadOp> retry;
+  std::vector<size_t> retry_index;
+  for (size_t s = 0; s < spans.size(); ++s) {
+    const Span& sp = spans[s];
+    for (size_t k = sp.first; k < sp.last; ++k) {
+      ReadOp& op = (*ops)[order[k]];
+      if (merged_ops_[s].ok) {
+        std::memcpy(op.dst, static_cast<uint8_t*>(merged_ops_[s].dst) + (op.addr - sp.start), op.len);
+        op.ok = true;
+      } else if (sp.last - sp.first > 1) {
+        retry.push_back(op);
+        retry_index.push_back(order[k]);
+      }
+    }
+  }
+  if (retry.empty()) return;
+  mem_.readv(retry.data(), retry.size());
+  for (size_t k = 0; k < retry.size(); ++k) (*ops)[retry_index[k]].ok = retry[k].ok;
+}
+
+AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state)
+    : mem_(mem), l_(layout), al_(asyncio_layout(layout.minor)), interp_(interp_state), objs_(mem, layout) {}
+
+// Looks the registries and asyncio's types up once (they live as long as the module).
+// 1: resolved; 0: asyncio not (fully) imported; -1: no layout for this version.
+int AsyncioReader::resolve() {
+  if (reg_.resolved) return 1;
+  if (!al_) return -1;
+  auto tasks_mod = objs_.module(interp_, "asyncio.tasks");
+  if (!tasks_mod) return 0;
+  auto attr = [&](uint64_t mod, const char* name) { return objs_.module_attr(mod, name).value_or(0); };
+  Registries r;
+  uint64_t weak_set = attr(*tasks_mod, l_.minor >= 12 ? "_scheduled_tasks" : "_all_tasks");
+  if (weak_set) r.all_tasks = objs_.instance_attr(weak_set, "data").value_or(0);
+  if (l_.minor >= 12) r.eager_tasks = attr(*tasks_mod, "_eager_tasks");
+  r.current_tasks = attr(*tasks_mod, "_current_tasks");
+  r.c_task = attr(*tasks_mod, "_CTask");
+  r.py_task = attr(*tasks_mod, "_PyTask");
+  r.gathering = attr(*tasks_mod, "_GatheringFuture");
+  if (auto futures = objs_.module(interp_, "asyncio.futures")) {
+    r.c_future = attr(*futures, "_CFuture");
+    r.py_future = attr(*futures, "_PyFuture");
+  }
+  if (!r.all_tasks || !(r.c_task || r.py_task)) return 0;  // mid-import: retry next time
+  r.resolved = true;
+  reg_ = r;
+  types_.clear();
+  return 1;
+}
+
+std::string AsyncioReader::read_cstr(uint64_t addr, size_t max) {
+  std::string out;
+  while (addr && out.size() < max) {
+    char chunk[64];
+    size_t len = std::min<uint64_t>(sizeof chunk, 4096 - addr % 4096);  // never cross into an unread page
+    if (!mem_.read(addr, chunk, len)) return {};
+    const char* nul = static_cast<const char*>(std::memchr(chunk, 0, len));
+    out.append(chunk, nul ? nul - chunk : len);
+    if (nul) return out;
+    addr += len;
+  }
+  return {};
+}
+
+AsyncioReader::TypeInfo AsyncioReader::type_info(uint64_t type) {
+  auto it = types_.find(type);
+  if (it != types_.end()) return it->second;
+  if (types_.size() >= kMaxCache) types_.clear();
+  TypeInfo info;
+  if (plausible(type)) {
+    // asyncio classes (and their subclasses): compare the tp_base chain with the module's types.
+    uint64_t t = type;
+    for (int i = 0; i < 16 && plausible(t) && info.kind == Kind::kOther; ++i) {
+      if (t == reg_.gathering) info.kind = Kind::kGathering;
+      else if (t == reg_.c_task) info.kind = Kind::kCTask;
+      else if (t == reg_.py_task) info.kind = Kind::kPyTask;
+      else if (t == reg_.c_future || t == reg_.py_future) info.kind = Kind::kFuture;
+      else if (!mem_.read_value(t + al_->tp_base, &t)) break;
+    }
+    uint64_t name_ptr = 0;
+    if (mem_.read_value(type + l_.tp_name, &name_ptr)) info.name = read_cstr(name_ptr, 256);
+    if (info.kind == Kind::kOther) {
+      static const std::pair<const char*, Kind> kBuiltins[] = {
+          {"coroutine", Kind::kCoro}, {"generator", Kind::kGen}, {"weakref", Kind::kWeakref},
+          {"weakref.ReferenceType", Kind::kWeakref}, {"str", Kind::kStr}, {"int", Kind::kInt},
+          {"list", Kind::kList}, {"tuple", Kind::kTuple}, {"functools.partial", Kind::kPartial},
+          {"function", Kind::kFunction}, {"method", Kind::kMethod}, {"cell", Kind::kCell},
+          {"NoneType", Kind::kNone}};
+      for (auto& [n, k] : kBuiltins) {
+        if (info.name == n) info.kind = k;
+      }
+    }
+    // Display name without the module ("_asyncio.Future" -> "Future").
+    auto dot = info.name.rfind('.');
+    if (dot != std::string::npos) info.name = info.name.substr(dot + 1);
+  }
+  return types_.emplace(type, std::move(info)).first->second;
+}
+
+bool AsyncioReader::read_set(uint64_t set, std::vector<uint64_t>* keys, size_t cap) {
+  uint8_t hdr[48];
+  if (!plausible(set) || !mem_.read(set, hdr, sizeof hdr)) return false;
+  uint64_t mask = ld<uint64_t>(hdr + al_->set_mask);
+  uint64_t table = ld<uint64_t>(hdr + al_->set_table);
+  if (mask < 7 || mask >= (uint64_t{1} << 19) || ((mask + 1) & mask) || !plausible(table)) return false;
+  std::vector<uint64_t> entries(2 * (mask + 1));  // setentry {key, hash}; 100k tasks fit in 2^18 slots
+  if (!mem_.read(table, entries.data(), entries.size() * 8)) return false;
+  for (size_t i = 0; i <= mask && keys->size() < cap; ++i) {
+    if (plausible(entries[2 * i])) keys->push_back(entries[2 * i]);  // the dummy key is dropped by its type later
+  }
+  return true;
+}
+
+bool AsyncioReader::read_sequence(uint64_t obj, std::vector<uint64_t>* items, size_t cap) {
+  uint8_t hdr[32];
+  if (!plausible(obj) || !mem_.read(obj, hdr, sizeof hdr)) return false;
+  Kind k = type_info(ld<uint64_t>(hdr + l_.ob_type)).kind;
+  int64_t size = ld<int64_t>(hdr + al_->var_size);
+  if ((k != Kind::kList && k != Kind::kTuple) || size < 0) return false;
+  size_t n = std::min<size_t>(static_cast<size_t>(size), cap);
+  uint64_t base = k == Kind::kList ? ld<uint64_t>(hdr + al_->list_items) : obj + al_->tuple_items;
+  if (n == 0) return true;
+  std::vector<uint64_t> raw(n);
+  if (!plausible(base) || !mem_.read(base, raw.data(), n * 8)) return false;
+  items->insert(items->end(), raw.begin(), raw.end());
+  return true;
+}
+
+std::string AsyncioReader::code_name(uint64_t code) {
+  auto it = code_names_.find(code);
+  if (it != code_names_.end()) return it->second;
+  if (code_names_.size() >= kMaxCache) code_names_.clear();
+  std::string name;
+  uint64_t str = 0;
+  if (plausible(code) && mem_.read_value(code + l_.co_name, &str)) name = objs_.read_str(str, 256).value_or("");
+  return code_names_.emplace(code, name).first->second;
+}
+
+// Task names: one readv of every name object; compact ASCII strs and small ints
+// (3.12+: "Task-N" counters not yet read by the target) decode locally.
+void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<uint64_t>& name_objs) {
+  const size_t n = tasks->size();
+  std::vector<uint8_t> buf(n * kNameRead);
+  std::vector<ReadOp> ops;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < n; ++i) {
+    if (!plausible(name_objs[i])) continue;
+    ops.push_back(ReadOp{name_objs[i], &buf[i * kNameRead], kNameRead});
+    which.push_back(i);
+  }
+  readv_merged(&ops);
+  for (size_t j = 0; j < ops.size(); ++j) {
+    size_t i = which[j];
+    const uint8_t* b = &buf[i * kNameRead];
+    bool ok = ops[j].ok;
+    if (!ok) {  // near the end of a mapping: the header alone
+      ok = mem_.read(name_objs[i], buf.data() + i * kNameRead, 32);
+      if (!ok) continue;
+    }
+    Kind k = type_info(ld<uint64_t>(b + l_.ob_type)).kind;
+    std::string& out = (*tasks)[i].name;
+    if (k == Kind::kStr) {
+      int64_t len = ld<int64_t>(b + l_.str_length);
+      UnicodeState st = parse_unicode_state(ld<uint32_t>(b + l_.str_state), l_.minor);
+      if (ops[j].ok && st.compact && st.ascii && len >= 0 &&
+          static_cast<uint64_t>(len) <= kNameRead - l_.str_ascii_size) {
+        out.assign(reinterpret_cast<const char*>(b + l_.str_ascii_size), static_cast<size_t>(len));
+      } else {
+        out = objs_.read_str(name_objs[i], 1024).value_or("");
+      }
+    } else if (k == Kind::kInt) {
+      uint64_t size = ld<uint64_t>(b + al_->var_size);
+      uint64_t ndigits = l_.minor >= 12 ? size >> 3 : size;  // lv_tag: ndigits << 3 | sign
+      bool negative = l_.minor >= 12 ? (size & 3) == 2 : static_cast<int64_t>(size) < 0;
+      if (negative || ndigits > 2) continue;
+      uint64_t v = 0;
+      for (size_t d = ndigits; d-- > 0;) v = (v << 30) | (ld<uint32_t>(b + al_->long_digits + 4 * d) & 0x3fffffff);
+      out = "Task-" + std::to_string(v);
+    }
+  }
+}
+
+// Follows every task's coroutine through its "yield from" targets, one level for all
+// tasks at a time (_PyGen_yf of each version, done from outside). Each object is read
+// with the first kStackPeek bytes of its value stack, so the awaited object usually
+// comes with it; whether the frame sits in an await is cached per instruction address.
+void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end) {
+  struct Item {
+    size_t task;
+    uint64_t obj;
+    uint64_t frame = 0;
+    uint64_t tos_addr = 0;  // where the awaited object is
+    uint64_t op_addr = 0;   // <=3.10: opcode byte; 3.11/3.12: the code unit after the yield; 0: no check
+    uint64_t code = 0;
+    uint64_t tos = 0;
+    uint16_t op = 0;
+  };
+  const bool old = l_.minor <= 10;
+  // 3.11+: generator + embedded frame + stack; <=3.10: the generator head, then the frame + stack.
+  const size_t gen_len = old ? al_->gen_frame + 8 : al_->gen_frame + l_.fr_size + kStackPeek;
+  const size_t gen_min = old ? gen_len : al_->gen_frame + l_.fr_size;
+  const size_t frame_len = l_.fr_size + kStackPeek;
+  std::vector<std::vector<RawFrame>> frames(tasks->size());
+  end->assign(tasks->size(), {0, 0});
+  std::vector<Item> cur, live, next;
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    if (plausible((*tasks)[i].coro)) cur.push_back(Item{i, (*tasks)[i].coro});
+  }
+  std::vector<uint8_t> buf, fbuf;
+  std::vector<ReadOp> ops;
+  // Reads n objects of len bytes (retrying failures with min bytes: an object at a mapping's end).
+  auto read_all = [&](std::vector<uint8_t>* out, const std::vector<uint64_t>& addrs, size_t len, size_t min) {
+    out->assign(addrs.size() * len, 0);
+    ops.clear();
+    for (size_t j = 0; j < addrs.size(); ++j) ops.push_back(ReadOp{addrs[j], out->data() + j * len, len});
+    readv_merged(&ops);
+    std::vector<bool> ok(addrs.size());
+    for (size_t j = 0; j < addrs.size(); ++j) {
+      ok[j] = ops[j].ok || (min < len && mem_.read(addrs[j], out->data() + j * len, min));
+    }
+    return ok;
+  };
+  // The awaited object when it lies inside the bytes already read at base.
+  auto peek = [](const std::vector<uint8_t>& b, size_t off, size_t len, uint64_t base, uint64_t addr, uint64_t* v) {
+    if (addr < base || addr - base + 8 > len) return false;
+    std::memcpy(v, b.data() + off + (addr - base), 8);
+    return true;
+  };
+  for (size_t depth = 0; depth < kMaxChainDepth && !cur.empty(); ++depth) {
+    std::vector<uint64_t> addrs;
+    for (const Item& it : cur) addrs.push_back(it.obj);
+    std::vector<bool> ok = read_all(&buf, addrs, gen_len, gen_min);
+    live.clear();
+    for (size_t j = 0; j < cur.size(); ++j) {
+      if (!ok[j]) continue;
+      const uint8_t* g = &buf[j * gen_len];
+      uint64_t type = ld<uint64_t>(g + l_.ob_type);
+      Kind k = type_info(type).kind;
+      if (k != Kind::kCoro && k != Kind::kGen) {  // a future, or not a Python coroutine: the chain ends
+        (*end)[cur[j].task] = {cur[j].obj, type};
+        continue;
+      }
+      Item it = cur[j];
+      if (old) {
+        it.frame = ld<uint64_t>(g + al_->gen_frame);
+        if (plausible(it.frame)) live.push_back(it);
+        continue;
+      }
+      // 3.11+: state, frame and stack are all here.
+      it.frame = it.obj + al_->gen_frame;
+      const uint8_t* f = g + al_->gen_frame;
+      int8_t state = static_cast<int8_t>(g[al_->gen_frame_state]);
+      if (depth == 0 && state < 1) (*tasks)[it.task].coro_frame = it.frame;  // not completed
+      bool created = state == al_->state_created;
+      bool suspended = state == al_->state_suspended || (l_.minor >= 13 && state == -1);
+      if (!created && !suspended) continue;  // executing (its frames are on a thread) or finished
+      uint64_t code = ld<uint64_t>(f + l_.fr_code);
+      uint64_t instr = ld<uint64_t>(f + l_.fr_lasti);
+      if (!plausible(code)) continue;
+      int32_t offset = -1;
+      uint64_t start = code + l_.co_code_adaptive;
+      if (!created && instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
+      frames[it.task].push_back(RawFrame{code, offset, it.frame});
+      int32_t stacktop = ld<int32_t>(f + al_->if_stacktop);
+      // 3.13 marks an await in the state (FRAME_SUSPENDED_YIELD_FROM); 3.11/3.12 in the RESUME after it.
+      if (!suspended || stacktop < 1 || stacktop > (1 << 16) || (l_.minor >= 13 && state != -1)) continue;
+      it.tos_addr = it.frame + al_->if_localsplus + 8 * static_cast<uint64_t>(stacktop - 1);
+      if (l_.minor <= 12) it.op_addr = instr + 2;
+      if (!peek(buf, j * gen_len, gen_len, it.obj, it.tos_addr, &it.tos)) it.tos = 0;
+      live.push_back(it);
+    }
+    if (old) {
+      // <=3.10: the frame objects, with the start of their value stack.
+      addrs.clear();
+      for (const Item& it : live) addrs.push_back(it.frame);
+      ok = read_all(&fbuf, addrs, frame_len, l_.fr_size);
+      std::vector<Item> susp;
+      std::vector<uint64_t> need_code;
+      for (size_t j = 0; j < live.size(); ++j) {
+        if (!ok[j]) continue;
+        Item it = live[j];
+        const uint8_t* f = &fbuf[j * frame_len];
+        if (depth == 0) (*tasks)[it.task].coro_frame = it.frame;
+        uint64_t code = ld<uint64_t>(f + l_.fr_code);
+        int32_t lasti = ld<int32_t>(f + l_.fr_lasti);
+        bool created, suspended;
+        if (l_.minor <= 9) {  // f_stacktop is set only while suspended (or not started)
+          uint64_t top = ld<uint64_t>(f + al_->f_stacktop);
+          created = top != 0 && lasti < 0;
+          suspended = top != 0 && lasti >= 0;
+          it.tos_addr = top - 8;
+        } else {
+          int8_t st = static_cast<int8_t>(f[al_->f_state]);
+          created = st == al_->state_created;
+          suspended = st == al_->state_suspended && lasti >= 0;
+          int32_t n = ld<int32_t>(f + al_->f_stackdepth);
+          uint64_t vs = ld<uint64_t>(f + al_->f_valuestack);
+          if (n >= 1 && n <= (1 << 16)) it.tos_addr = vs + 8 * static_cast<uint64_t>(n - 1);
+        }
+        if ((!created && !suspended) || !plausible(code) || lasti > (1 << 24)) continue;
+        int32_t offset = lasti < 0 ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
+        frames[it.task].push_back(RawFrame{code, offset, it.frame});
+        if (!suspended || !plausible(it.tos_addr)) continue;
+        if (!peek(fbuf, j * frame_len, frame_len, it.frame, it.tos_addr, &it.tos)) it.tos = 0;
+        it.code = code;
+        // The opcode after f_lasti must be YIELD_FROM (it is re-executed on resume).
+        it.op_addr = static_cast<uint64_t>(l_.minor >= 10 ? (lasti + 1) * 2 : lasti + 2);
+        if (!co_code_.count(code)) need_code.push_back(code);
+        susp.push_back(it);
+      }
+      // co_code of code objects not seen before.
+      std::sort(need_code.begin(), need_code.end());
+      need_code.erase(std::unique(need_code.begin(), need_code.end()), need_code.end());
+      if (co_code_.size() + need_code.size() > kMaxCache) co_code_.clear();
+      std::vector<uint64_t> bytes(need_code.size(), 0);
+      ops.clear();
+      for (size_t j = 0; j < need_code.size(); ++j) ops.push_back(ReadOp{need_code[j] + al_->co_code, &bytes[j], 8});
+      readv_merged(&ops);
+      for (size_t j = 0; j < need_code.size(); ++j) co_code_[need_code[j]] = ops[j].ok ? bytes[j] : 0;
+      live.clear();
+      for (Item& it : susp) {
+        uint64_t b = co_code_[it.code];
+        if (!plausible(b)) continue;
+        it.op_addr += b + l_.bytes_sval;
+        live.push_back(it);
+      }
+    }
+    // Whatever is still unknown: awaited objects outside the peeked bytes, instructions not seen before.
+    if (await_op_.size() > kMaxCache) await_op_.clear();
+    ops.clear();
+    for (Item& it : live) {
+      if (!it.tos) ops.push_back(ReadOp{it.tos_addr, &it.tos, 8});
+      if (it.op_addr && !await_op_.count(it.op_addr)) ops.push_back(ReadOp{it.op_addr, &it.op, old ? size_t{1} : size_t{2}});
+    }
+    readv_merged(&ops);
+    next.clear();
+    size_t o = 0;
+    for (Item& it : live) {
+      bool ok_tos = true;
+      if (!it.tos) ok_tos = ops[o++].ok;
+      bool is_await = true;
+      if (it.op_addr) {
+        auto c = await_op_.find(it.op_addr);
+        if (c != await_op_.end()) {
+          is_await = c->second;
+        } else {
+          bool read_ok = ops[o++].ok;
+          uint8_t opcode = static_cast<uint8_t>(it.op & 0xff), oparg = static_cast<uint8_t>(it.op >> 8);
+          is_await = old ? opcode == al_->op_yield_from
+                         : (opcode == al_->op_resume || opcode == al_->op_resume_alt) && oparg >= 2;
+          is_await = read_ok && is_await;
+          if (read_ok) await_op_.emplace(it.op_addr, is_await);
+        }
+      }
+      if (!ok_tos || !is_await || !plausible(it.tos) || it.tos == it.obj) continue;
+      if (frames[it.task].size() >= kMaxChainDepth) continue;
+      next.push_back(Item{it.task, it.tos});
+    }
+    cur.swap(next);
+  }
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    auto& chain = (*tasks)[i].chain;
+    chain.assign(frames[i].rbegin(), frames[i].rend());  // innermost first
+  }
+}
+
+// Links tasks that wait on a future another task completes through a done callback:
+// gather() children (a closure holding the _GatheringFuture), shield() (a closure holding
+// the outer future), wait_for() <=3.11 (a partial of _release_waiter) and TaskGroup children
+// (a bound method of the group, whose _parent_task owns them). All batched: a few readv.
+void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
+                                   const std::unordered_map<uint64_t, size_t>& index) {
+  std::unordered_map<uint64_t, size_t> waiter_owner;  // plain future -> the task waiting on it
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    uint64_t w = (*tasks)[i].fut_waiter;
+    if (w && !index.count(w) && (*tasks)[i].awaits.empty()) waiter_owner.emplace(w, i);
+  }
+  std::vector<bool> awaited(tasks->size(), false);
+  for (const TaskInfo& t : *tasks) {
+    for (size_t j : t.awaits) awaited[j] = true;
+  }
+  struct Ref {
+    size_t task;    // whose callback
+    uint64_t obj;
+  };
+  std::vector<Ref> cbs;
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    if (awaited[i] || (*tasks)[i].state != TaskState::kPending) continue;
+    for (uint64_t cb : callbacks[i]) cbs.push_back(Ref{i, cb});
+  }
+  if (cbs.empty()) return;
+  std::vector<uint8_t> buf(cbs.size() * kCallbackRead);
+  std::vector<ReadOp> ops;
+  for (size_t j = 0; j < cbs.size(); ++j) ops.push_back(ReadOp{cbs[j].obj, &buf[j * kCallbackRead], kCallbackRead});
+  readv_merged(&ops);
+  std::vector<Ref> tuples, selves, refs;
+  for (size_t j = 0; j < cbs.size(); ++j) {
+    if (!ops[j].ok) continue;
+    const uint8_t* b = &buf[j * kCallbackRead];
+    switch (type_info(ld<uint64_t>(b + l_.ob_type)).kind) {
+      case Kind::kPartial: tuples.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->partial_args)}); break;
+      case Kind::kFunction: tuples.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->func_closure)}); break;
+      case Kind::kMethod: selves.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->method_self)}); break;
+      default: break;
+    }
+  }
+  // Tuple items (partial args, closure cells), one readv.
+  std::vector<uint8_t> tbuf(tuples.size() * kTupleRead);
+  ops.clear();
+  std::vector<size_t> tix;
+  for (size_t j = 0; j < tuples.size(); ++j) {
+    if (!plausible(tuples[j].obj)) continue;
+    ops.push_back(ReadOp{tuples[j].obj, &tbuf[j * kTupleRead], kTupleRead});
+    tix.push_back(j);
+  }
+  readv_merged(&ops);
+  std::vector<Ref> maybe_cells;
+  for (size_t o = 0; o < ops.size(); ++o) {
+    if (!ops[o].ok) continue;
+    size_t j = tix[o];
+    const uint8_t* b = &tbuf[j * kTupleRead];
+    if (type_info(ld<uint64_t>(b + l_.ob_type)).kind != Kind::kTuple) continue;
+    int64_t n = std::min<int64_t>(ld<int64_t>(b + al_->var_size), (kTupleRead - al_->tuple_items) / 8);
+    for (int64_t k = 0; k < n; ++k) {
+      uint64_t item = ld<uint64_t>(b + al_->tuple_items + 8 * k);
+      if (plausible(item)) maybe_cells.push_back(Ref{tuples[j].task, item});
+    }
+  }
+  // Cells hold their content at cell_ref; anything else is taken as is.
+  std::vector<uint8_t> cbuf(maybe_cells.size() * 24);
+  ops.clear();
+  for (size_t j = 0; j < maybe_cells.size(); ++j) ops.push_back(ReadOp{maybe_cells[j].obj, &cbuf[j * 24], 24});
+  readv_merged(&ops);
+  for (size_t j = 0; j < maybe_cells.size(); ++j) {
+    if (!ops[j].ok) continue;
+    const uint8_t* b = &cbuf[j * 24];
+    if (type_info(ld<uint64_t>(b + l_.ob_type)).kind == Kind::kCell) {
+      refs.push_back(Ref{maybe_cells[j].task, ld<uint64_t>(b + al_->cell_ref)});
+    } else {
+      refs.push_back(maybe_cells[j]);
+    }
+  }
+  auto link = [&](size_t waiter, size_t child) {
+    auto& aw = (*tasks)[waiter].awaits;
+    if (waiter == child || std::find(aw.begin(), aw.end(), child) != aw.end()) return;
+    aw.push_back(child);
+    if (aw.size() == 1 && (*tasks)[waiter].awaiting != "gather") (*tasks)[waiter].awaiting = (*tasks)[child].name;
+  };
+  for (const Ref& r : refs) {
+    auto w = waiter_owner.find(r.obj);
+    if (w != waiter_owner.end()) link(w->second, r.task);
+  }
+  // TaskGroup._on_task_done bound to the group: the group's _parent_task owns the child.
+  std::unordered_map<uint64_t, int64_t> parents;
+  for (const Ref& s : selves) {
+    if (!plausible(s.obj) || index.count(s.obj)) continue;
+    auto p = parents.find(s.obj);
+    if (p == parents.end()) {
+      int64_t parent = -1;
+      if (parents.size() < 1024) {
+        auto pt = objs_.instance_attr(s.obj, "_parent_task");
+        auto it = pt ? index.find(*pt) : index.end();
+        if (it != index.end()) parent = static_cast<int64_t>(it->second);
+      }
+      p = parents.emplace(s.obj, parent).first;
+    }
+    if (p->second >= 0 && (*tasks)[p->second].state == TaskState::kPending) link(p->second, s.task);
+  }
+}
+
+bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
+  tasks->clear();
+  invalid_ = 0;
+  int r = resolve();
+  if (r <= 0) return r == 0;
+
+  // 1. Registry keys: weak references (<=3.11 _all_tasks, 3.12+ _scheduled_tasks) and eager tasks.
+  std::vector<uint64_t> refs, candidates;
+  if (!read_set(reg_.all_tasks, &refs, 4 * kMaxTasks)) return false;
+  std::vector<uint8_t> buf(refs.size() * 24);
+  std::vector<ReadOp> ops;
+  for (size_t i = 0; i < refs.size(); ++i) ops.push_back(ReadOp{refs[i], &buf[i * 24], 24});
+  readv_merged(&ops);
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (!ops[i].ok || type_info(ld<uint64_t>(&buf[i * 24] + l_.ob_type)).kind != Kind::kWeakref) continue;
+    uint64_t obj = ld<uint64_t>(&buf[i * 24] + al_->weakref_object);
+    if (plausible(obj)) candidates.push_back(obj);
+  }
+  if (reg_.eager_tasks) read_set(reg_.eager_tasks, &candidates, 4 * kMaxTasks);
+  std::unordered_set<uint64_t> seen;
+  std::vector<uint64_t> objs;
+  for (uint64_t c : candidates) {
+    if (objs.size() >= kMaxTasks) break;
+    if (seen.insert(c).second) objs.push_back(c);
+  }
+
+  // 2. The task objects, one readv; pure-Python tasks read their attributes one by one.
+  const size_t ts = std::max<size_t>(al_->task_size, 32);
+  buf.assign(objs.size() * ts, 0);
+  ops.clear();
+  for (size_t i = 0; i < objs.size(); ++i) ops.push_back(ReadOp{objs[i], &buf[i * ts], ts});
+  readv_merged(&ops);
+  std::vector<uint64_t> names;
+  std::vector<std::vector<uint64_t>> callbacks;
+  for (size_t i = 0; i < objs.size(); ++i) {
+    uint8_t* b = &buf[i * ts];
+    if (!ops[i].ok && !mem_.read(objs[i], b, 32)) {  // a small object at the end of a mapping
+      ++invalid_;
+      continue;
+    }
+    Kind k = type_info(ld<uint64_t>(b + l_.ob_type)).kind;
+    TaskInfo t;
+    t.addr = objs[i];
+    uint64_t name = 0;
+    std::vector<uint64_t> cbs;
+    if (k == Kind::kCTask && ops[i].ok) {
+      int32_t state = ld<int32_t>(b + al_->fut_state);
+      if (state < 0 || state > 2) {
+        ++invalid_;
+        continue;
+      }
+      t.state = state == 0 ? TaskState::kPending : state == 1 ? TaskState::kCancelled : TaskState::kDone;
+      t.loop = ld<uint64_t>(b + al_->fut_loop);
+      t.coro = ld<uint64_t>(b + al_->task_coro);
+      t.fut_waiter = ld<uint64_t>(b + al_->task_fut_waiter);
+      name = ld<uint64_t>(b + al_->task_name);
+      uint64_t cb0 = ld<uint64_t>(b + al_->fut_callback0);
+      if (plausible(cb0)) cbs.push_back(cb0);
+      uint64_t more = ld<uint64_t>(b + al_->fut_callbacks);
+      if (t.state == TaskState::kPending && plausible(more)) {
+        std::vector<uint64_t> pairs;
+        if (read_sequence(more, &pairs, 16)) {
+          for (uint64_t p : pairs) {
+            std::vector<uint64_t> pair;
+            if (read_sequence(p, &pair, 1) && !pair.empty()) cbs.push_back(pair[0]);
+          }
+        }
+      }
+    } else if (k == Kind::kPyTask) {
+      // _state stays the class attribute (PENDING) until the future completes.
+      auto state = objs_.instance_attr(t.addr, "_state");
+      std::string s = state ? objs_.read_str(*state, 16).value_or("") : "PENDING";
+      t.coro = objs_.instance_attr(t.addr, "_coro").value_or(0);
+      if (s == "PENDING") t.state = TaskState::kPending;
+      else if (s == "FINISHED") t.state = TaskState::kDone;
+      else if (s == "CANCELLED") t.state = TaskState::kCancelled;
+      if (!t.coro || (s != "PENDING" && s != "FINISHED" && s != "CANCELLED")) {
+        ++invalid_;
+        continue;
+      }
+      t.loop = objs_.instance_attr(t.addr, "_loop").value_or(0);
+      t.fut_waiter = objs_.instance_attr(t.addr, "_fut_waiter").value_or(0);
+      name = objs_.instance_attr(t.addr, "_name").value_or(0);
+      std::vector<uint64_t> pairs;
+      auto list = t.state == TaskState::kPending ? objs_.instance_attr(t.addr, "_callbacks") : std::nullopt;
+      if (list && read_sequence(*list, &pairs, 16)) {
+        for (uint64_t p : pairs) {
+          std::vector<uint64_t> pair;
+          if (read_sequence(p, &pair, 1) && !pair.empty()) cbs.push_back(pair[0]);
+        }
+      }
+    } else {
+      if (k != Kind::kNone) ++invalid_;  // dead weak references point at None
+      continue;
+    }
+    if (t.state == TaskState::kPending && (!plausible(t.coro) || !plausible(t.loop))) {
+      ++invalid_;  // half-built or torn
+      continue;
+    }
+    if (t.state != TaskState::kPending) t.fut_waiter = 0;
+    tasks->push_back(std::move(t));
+    names.push_back(name);
+    callbacks.push_back(std::move(cbs));
+  }
+
+  read_names(tasks, names);
+  std::vector<std::pair<uint64_t, uint64_t>> chain_end;
+  read_chains(tasks, &chain_end);
+
+  // 3. What each task waits on.
+  std::unordered_map<uint64_t, size_t> index;
+  for (size_t i = 0; i < tasks->size(); ++i) index.emplace((*tasks)[i].addr, i);
+  // Waiter types: usually known from the end of the task's chain (the awaited future was read there).
+  std::unordered_map<uint64_t, uint64_t> wtype;  // waiter -> its type (0: unreadable)
+  std::vector<uint64_t> unknown;
+  for (size_t i = 0; i < tasks->size(); ++i) {
+    uint64_t w = (*tasks)[i].fut_waiter;
+    if (!plausible(w) || index.count(w)) continue;
+    if (chain_end[i].first == w) wtype[w] = chain_end[i].second;
+    else if (!wtype.count(w)) wtype[w] = 0, unknown.push_back(w);
+  }
+  std::vector<uint64_t> utypes(unknown.size(), 0);
+  ops.clear();
+  for (size_t i = 0; i < unknown.size(); ++i) ops.push_back(ReadOp{unknown[i] + l_.ob_type, &utypes[i], 8});
+  readv_merged(&ops);
+  for (size_t i = 0; i < unknown.size(); ++i) wtype[unknown[i]] = ops[i].ok ? utypes[i] : 0;
+  for (TaskInfo& t : *tasks) {
+    if (!t.fut_waiter) continue;
+    auto self = index.find(t.fut_waiter);
+    if (self != index.end()) {
+      t.awaits.push_back(self->second);
+      t.awaiting = (*tasks)[self->second].name;
+      continue;
+    }
+    auto w = wtype.find(t.fut_waiter);
+    if (w == wtype.end() || !w->second) continue;
+    const TypeInfo ti = type_info(w->second);
+    if (ti.kind == Kind::kNone) {  // a pure-Python task's _fut_waiter = None
+      t.fut_waiter = 0;
+    } else if (ti.kind == Kind::kGathering) {  // its children are linked through their callbacks
+      t.awaiting = "gather";
+    } else if (!t.chain.empty() && code_name(t.chain.front().code) == "sleep") {
+      t.awaiting = "sleep";
+    } else {
+      t.awaiting = ti.name.empty() ? "Future" : ti.name;
+    }
+  }
+  link_callbacks(tasks, callbacks, index);
+
+  // 4. The running task of each loop.
+  std::vector<std::pair<uint64_t, uint64_t>> current;
+  if (plausible(reg_.current_tasks) && objs_.dict_items(reg_.current_tasks, &current, 1024)) {
+    for (auto& kv : current) {
+      auto it = index.find(kv.second);
+      if (it != index.end()) (*tasks)[it->second].running = true;
+    }
+  }
+  return true;
+}
+
+void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
+                                 std::vector<AsyncStack>* out) {
+  out->clear();
+  const size_t n = tasks.size();
+  // Where each thread frame is; a task whose coroutine frame is on a thread is executing there.
+  std::unordered_map<uint64_t, std::pair<size_t, size_t>> on_thread;
+  for (size_t t = 0; t < threads.size(); ++t) {
+    for (size_t k = 0; k < threads[t].frames.size(); ++k) on_thread.emplace(threads[t].frames[k].frame, std::make_pair(t, k));
+  }
+  // Per thread only the innermost executing task is a leaf (an outer one, e.g. the parent of
+  // an eager task, is part of the same thread stack below it).
+  std::vector<int64_t> best(threads.size(), -1);
+  std::vector<size_t> best_k(threads.size(), SIZE_MAX);
+  std::vector<bool> shadowed(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (tasks[i].state != TaskState::kPending || !tasks[i].coro_frame) continue;
+    auto it = on_thread.find(tasks[i].coro_frame);
+    if (it == on_thread.end()) continue;
+    auto [t, k] = it->second;
+    if (best[t] >= 0) shadowed[k < best_k[t] ? best[t] : i] = true;
+    if (k < best_k[t]) best[t] = static_cast<int64_t>(i), best_k[t] = k;
+  }
+  std::vector<int64_t> thread_of(n, -1);
+  std::unordered_map<uint64_t, uint64_t> loop_thread;  // loop -> native id of the thread running it
+  for (size_t t = 0; t < threads.size(); ++t) {
+    if (best[t] < 0) continue;
+    thread_of[best[t]] = static_cast<int64_t>(t);
+    loop_thread[tasks[best[t]].loop] = threads[t].ts.native_id;
+  }
+  // The (first) pending task awaiting each task.
+  std::vector<int64_t> parent(n, -1);
+  std::vector<bool> waits(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (tasks[i].state != TaskState::kPending) continue;
+    for (size_t j : tasks[i].awaits) {
+      if (j >= n || j == i || tasks[j].state != TaskState::kPending) continue;
+      waits[i] = true;
+      if (parent[j] < 0) parent[j] = static_cast<int64_t>(i);
+    }
+  }
+  std::vector<uint32_t> visit_mark(n, 0);
+  uint32_t mark = 0;
+  for (size_t leaf = 0; leaf < n; ++leaf) {
+    if (tasks[leaf].state != TaskState::kPending || shadowed[leaf]) continue;
+    if (waits[leaf] && thread_of[leaf] < 0) continue;
+    AsyncStack s;
+    s.leaf = leaf;
+    const ThreadSample* th = thread_of[leaf] >= 0 ? &threads[thread_of[leaf]] : nullptr;
+    size_t k = th ? on_thread[tasks[leaf].coro_frame].second : 0;
+    if (th) {
+      s.running = true;
+      s.native_thread = th->ts.native_id;
+      for (size_t f = 0; f <= k; ++f) s.frames.push_back(AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
+    } else {
+      auto lt = loop_thread.find(tasks[leaf].loop);
+      if (lt != loop_thread.end()) s.native_thread = lt->second;
+    }
+    ++mark;
+    int64_t cur = static_cast<int64_t>(leaf);
+    for (size_t d = 0; cur >= 0 && d < kMaxTaskDepth && visit_mark[cur] != mark; ++d) {
+      visit_mark[cur] = mark;
+      if (cur != static_cast<int64_t>(leaf) || !th) {
+        for (const RawFrame& f : tasks[cur].chain) {
+          if (s.frames.size() < kMaxStackFrames) s.frames.push_back(AsyncFrame{f.code, f.byte_offset, -1});
+        }
+      }
+      if (s.frames.size() < kMaxStackFrames) s.frames.push_back(AsyncFrame{0, -1, static_cast<int32_t>(cur)});
+      cur = parent[cur];
+    }
+    if (th) {
+      for (size_t f = k + 1; f < th->frames.size() && s.frames.size() < kMaxStackFrames; ++f)
+        s.frames.push_back(AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
+    }
+    out->push_back(std::move(s));
+  }
+}
+
+}  // namespace pyprofd

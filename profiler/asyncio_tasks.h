@@ -1,0 +1,129 @@
+// asyncio tasks read from outside (C _asyncio.Task and pure-Python Task, any loop that
+// registers them with asyncio: default loop, uvloop), and per-task stacks, yappi-style:
+// each leaf task's await chain under the chains of the tasks awaiting it, the running
+// task stitched onto its thread's real frames.
+//
+// Where things are (3.8-3.13): asyncio.tasks._all_tasks (<=3.11) or _scheduled_tasks +
+// _eager_tasks (3.12+) hold every task (the C module creates these objects and tasks.py
+// imports them, so C and Python tasks land in the same ones); _current_tasks maps
+// loop -> running task. A task's _fut_waiter says what it waits on (a task, or a future
+// that some task's done callback completes: gather, shield, wait_for, TaskGroup); a
+// suspended coroutine's "yield from" target is the top of its frame's value stack (_PyGen_yf).
+//
+// Reads are batched across tasks (one readv per step of every chain, neighbouring objects
+// merged into one iovec), so a thousand tasks cost tens of system calls. Every pointer is
+// untrusted: loops are capped, cycles cut, and a task that does not decode is dropped and
+// counted, never a crash.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "profiler/asyncio_layout.h"
+#include "profiler/layout.h"
+#include "profiler/py_objects.h"
+#include "profiler/remote_memory.h"
+#include "profiler/stack_walker.h"
+#include "profiler/thread_reader.h"
+
+namespace pyprofd {
+
+enum class TaskState { kPending, kDone, kCancelled };
+
+struct TaskInfo {
+  uint64_t addr = 0;
+  std::string name;
+  TaskState state = TaskState::kPending;
+  uint64_t loop = 0;
+  uint64_t coro = 0;             // the task's coroutine object
+  uint64_t coro_frame = 0;       // its outermost coroutine frame (matches RawFrame::frame on a thread stack)
+  uint64_t fut_waiter = 0;       // what the task waits on (0: nothing)
+  std::vector<RawFrame> chain;   // suspended await chain, innermost first: deepest awaited coroutine ... task's coroutine
+  std::vector<size_t> awaits;    // indices of tasks this task waits on
+  std::string awaiting;          // for display: a task's name, "gather", "sleep", "Future", ...
+  bool running = false;          // some loop's current task
+};
+
+struct AsyncFrame {
+  uint64_t code = 0;
+  int32_t byte_offset = -1;
+  int32_t task = -1;             // >= 0: a synthetic "<task NAME>" frame for tasks[task]
+};
+
+struct AsyncStack {
+  size_t leaf = 0;               // index of the leaf task
+  uint64_t native_thread = 0;    // thread running the task, or the thread of its loop's running task; 0 = unknown
+  bool running = false;          // stitched onto the thread's real frames
+  std::vector<AsyncFrame> frames;  // innermost first
+};
+
+class AsyncioReader {
+ public:
+  static constexpr size_t kMaxTasks = 100000;
+  static constexpr size_t kMaxChainDepth = 256;    // coroutines per await chain
+  static constexpr size_t kMaxTaskDepth = 256;     // tasks per stack
+  static constexpr size_t kStackPeek = 256;        // value-stack bytes read along with each frame
+
+  AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state);
+
+  // Every live task of the interpreter. False only if the registries exist but cannot be read.
+  bool read_tasks(std::vector<TaskInfo>* tasks);
+
+  // One stack per leaf task (pending, awaiting no pending task), innermost first:
+  // leaf chain, <task LEAF>, awaiter chain, <task AWAITER>, ..., <task ROOT>; a running
+  // leaf's part is its thread's frames down to the task's coroutine frame, and the
+  // thread's outer frames (run_forever, ...) follow <task ROOT>. Threads with no running
+  // task are left to the caller.
+  void build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
+                    std::vector<AsyncStack>* out);
+
+  // Objects found in the registries that did not decode as tasks in the last read_tasks.
+  size_t invalid_tasks() const { return invalid_; }
+
+ private:
+  enum class Kind : uint8_t {
+    kOther, kNone, kCTask, kPyTask, kGathering, kFuture, kCoro, kGen, kWeakref,
+    kStr, kInt, kList, kTuple, kPartial, kFunction, kMethod, kCell,
+  };
+  struct TypeInfo {
+    Kind kind = Kind::kOther;
+    std::string name;  // tp_name without its module
+  };
+  struct Registries {
+    bool resolved = false;
+    uint64_t all_tasks = 0;    // the set inside the WeakSet (_all_tasks / _scheduled_tasks)
+    uint64_t eager_tasks = 0;  // 3.12+: a plain set
+    uint64_t current_tasks = 0;
+    uint64_t c_task = 0, py_task = 0, gathering = 0, c_future = 0, py_future = 0;
+  };
+
+  int resolve();
+  void readv_merged(std::vector<ReadOp>* ops);
+  TypeInfo type_info(uint64_t type);  // a copy: the cache may be reset by the next call
+  std::string read_cstr(uint64_t addr, size_t max);
+  bool read_set(uint64_t set, std::vector<uint64_t>* keys, size_t cap);
+  bool read_sequence(uint64_t list_or_tuple, std::vector<uint64_t>* items, size_t cap);
+  std::string code_name(uint64_t code);
+  void read_names(std::vector<TaskInfo>* tasks, const std::vector<uint64_t>& name_objs);
+  // end[i]: the object task i's chain ends on (not a coroutine) and its type.
+  void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end);
+  void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
+                      const std::unordered_map<uint64_t, size_t>& index);
+
+  RemoteMemory& mem_;
+  const Layout& l_;
+  const AsyncioLayout* al_;
+  uint64_t interp_;
+  PyObjects objs_;
+  Registries reg_;
+  std::unordered_map<uint64_t, TypeInfo> types_;      // type address -> kind and name
+  std::unordered_map<uint64_t, std::string> code_names_;
+  std::unordered_map<uint64_t, uint64_t> co_code_;    // <=3.10: code -> co_code bytes
+  std::unordered_map<uint64_t, bool> await_op_;       // instruction address -> "suspended in an await"
+  size_t invalid_ = 0;
+  std::vector<uint8_t> merged_buf_;
+  std::vector<ReadOp> merged_ops_;
+};
+
+}  // namespace pyprofd
