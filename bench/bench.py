@@ -641,19 +641,21 @@ class Bench:
                 data = os.path.join(self.out, "perf-%s.data" % label.replace(" ", "_"))
                 dur = 2.0 if self.quick else 5.0
                 have_perf = shutil.which("perf") is not None
-                if have_perf:
-                    m = self.record(t.pid, 1000, dur, "wall", wrap=["perf", "record", "-q", "-g", "-o", data, "--"])
-                else:
-                    m = self.record(t.pid, 1000, dur, "wall")
-                # Kernel vs user from pyprofd's own rusage (whole process).
+                # Kernel vs user from pyprofd's own rusage (whole process, unwrapped run).
+                m = self.record(t.pid, 1000, dur, "wall")
                 split = "user %.3f s, system %.3f s (%.0f %% system)" % (m.utime, m.stime,
                                                                           100 * m.stime / max(1e-9, m.cpu_s))
+                if have_perf:
+                    pm = self.record(t.pid, 1000, dur, "wall", wrap=["perf", "record", "-q", "-g", "-o", data, "--"])
+                    if pm.rc != 0:
+                        log("perf record failed: " + pm.stderr[-1000:])
                 top_sym = top_dso = ""
                 if have_perf:
                     rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "sym",
                                           "-g", "none", "--percent-limit", "1.5"], capture_output=True, text=True,
                                          timeout=120).stdout
                     top_sym = "\n".join(l for l in rep.splitlines() if l.strip() and not l.startswith("#"))
+                    log("perf report: %d bytes" % len(rep))
                     rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso",
                                           "-g", "none"], capture_output=True, text=True, timeout=120).stdout
                     top_dso = "\n".join(l for l in rep.splitlines() if l.strip() and not l.startswith("#"))
@@ -662,19 +664,21 @@ class Bench:
                     with open(data + ".report.txt", "w") as f:
                         f.write(full)
                 strace_txt = ""
-                if shutil.which("strace"):
-                    sm = self.record(t.pid, 1000, dur, "wall",
+                for mode in (("wall", "cpu") if minor >= 11 else ("wall",)):
+                    if not shutil.which("strace"):
+                        break
+                    sm = self.record(t.pid, 1000, dur, mode,
                                      wrap=["strace", "-c", "-o", os.path.join(self.scratch, "strace.txt")])
                     with open(os.path.join(self.scratch, "strace.txt")) as f:
-                        strace_txt = f.read()
+                        raw = f.read()
                     ticks = sm.summary["ticks"] if sm.summary else 0
                     calls = []
-                    for line in strace_txt.splitlines():
+                    for line in raw.splitlines():
                         f = line.split()
                         if len(f) >= 5 and f[-1] != "total" and f[3].isdigit() and int(f[3]) >= max(1, ticks // 20):
                             calls.append("%-20s %7d calls  %.2f per tick" % (f[-1], int(f[3]), int(f[3]) / max(1, ticks)))
-                    strace_txt = "ticks %d, samples %d; syscalls made at least once per 20 ticks:\n%s" % (
-                        ticks, sm.summary["samples"] if sm.summary else 0, "\n".join(calls))
+                    strace_txt += "--mode %s: ticks %d, samples %d; syscalls made at least once per 20 ticks:\n%s\n" % (
+                        mode, ticks, sm.summary["samples"] if sm.summary else 0, "\n".join(calls))
             finally:
                 t.stop()
             res.append({"interpreter": label, "split": split, "top_sym": top_sym, "top_dso": top_dso,
@@ -685,7 +689,7 @@ class Bench:
                      "pyprofd rusage: " + split + "; summary: %.1f µs per sample" % m.summary["us_per_sample"], "",
                      "```", "by object:", top_dso, "", "by symbol (self, ≥ 1.5 %):", top_sym, "```", ""]
             if strace_txt:
-                block += ["`strace -c pyprofd record --pid PID --rate 1000 --duration %g --mode wall`" % dur, "",
+                block += ["`strace -c pyprofd record --pid PID --rate 1000 --duration %g --mode wall|cpu`" % dur, "",
                           "```", strace_txt.strip(), "```", ""]
             notes.append("\n".join(block))
         self.results["perf"] = res

@@ -11,7 +11,7 @@ import os
 from fastapi import FastAPI
 
 app = FastAPI()
-SPANS_PER_REQUEST = 8
+SPANS_PER_REQUEST = 12
 
 
 def _lookup_version():

@@ -31,7 +31,7 @@ start_service() {  # $1: extra environment assignment or ""
   SERVICE=$!
   PIDS+=("$SERVICE")
   for _ in $(seq 1 300); do  # bounded wait for the port and both workers
-    if /usr/bin/python3 - "$PORT" "$SERVICE" <<'PY'
+    if /usr/bin/python3 - "$PORT" "$SERVICE" 2>/dev/null <<'PY'
 import os, socket, sys
 port, master = int(sys.argv[1]), sys.argv[2]
 socket.create_connection(("127.0.0.1", port), timeout=1).close()
