@@ -164,12 +164,12 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
       return nullptr;
     }
     proc->layout = *layout;
-    proc->memory = std::make_unique<LiveMemory>(pid);
+    auto live = std::make_unique<LiveMemory>(pid);
 
     // One read proves we may read the target at all.
     uint64_t probe = 0;
-    if (!proc->memory->read(proc->runtime_addr, &probe, sizeof probe)) {
-      int e = proc->memory->last_errno();
+    if (!live->read(proc->runtime_addr, &probe, sizeof probe)) {
+      int e = live->last_errno();
       if (e == EPERM || e == EACCES) {
         *err = make_error(AttachErrorKind::kPermission, "permission denied reading " + who + ": " + permission_hint());
       } else if (e == ESRCH) {
@@ -179,6 +179,7 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
       }
       return nullptr;
     }
+    proc->memory = std::move(live);
     if (minor >= 13) {
       std::string why;
       if (!apply_debug_offsets(*proc->memory, proc->runtime_addr, &proc->layout, &why)) {

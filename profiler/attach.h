@@ -26,7 +26,7 @@ struct PythonProcess {
   uint64_t runtime_addr = 0; // address of _PyRuntime in the target
   uint64_t code_type = 0;    // address of PyCode_Type (0 if the image does not export it)
   Layout layout;
-  std::unique_ptr<LiveMemory> memory;
+  std::unique_ptr<RemoteMemory> memory;  // live; tests may swap in a recorded snapshot
 };
 
 // Attaches to pid. On failure returns nullptr and fills err.

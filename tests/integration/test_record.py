@@ -3,6 +3,8 @@ the target's version: deep recursion, threads
 in cpu and wall mode, stopping on SIGINT, a target that exits first, launching a
 command and returning its exit code, and bad output paths."""
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -105,6 +107,32 @@ class RecordTest(unittest.TestCase):
         names = {k[2] for k in stats}
         self.assertIn("spin_cpu", names)
         self.assertIn("<module>", names)
+
+    def test_top_table(self):
+        with common.Target(CONFIG["python"], SCRIPT, "ratio", "10") as t:
+            t.wait_ready()
+            path = self.path("top.stats")
+            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(t.pid), "--duration", "1.5",
+                                     "--top", "5", "-o", path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        out = res.stdout.decode()
+        self.assertIn("Ordered by: internal time", out)
+        rows = [l for l in out.splitlines() if re.match(r"\s*[\d/]+\s+[\d.]+\s+[\d.]+\s+[\d.]+", l)]
+        self.assertEqual(len(rows), 5, out)
+        self.assertTrue(any("(heavy)" in r for r in rows[:2]), out)
+
+    def test_status_line_on_a_terminal(self):
+        script = shutil.which("script")
+        self.assertIsNotNone(script, "script (util-linux) is required")
+        with common.Target(CONFIG["python"], SCRIPT, "ratio", "10") as t:
+            t.wait_ready()
+            cmd = "%s record --pid %d --duration 1.5 --top 0 -o %s" % (CONFIG["pyprofd"], t.pid, self.path("tty.stats"))
+            res = subprocess.run([script, "-q", "-e", "-c", cmd, "/dev/null"], capture_output=True, timeout=60)
+        out = res.stdout.decode(errors="replace")
+        self.assertEqual(res.returncode, 0, out)
+        status = re.findall(r"\rpyprofd: [\d.]+ s, \d+ samples, [\d.]+ Hz, 1 processes, \d+ errors", out.replace("\x1b[K", ""))
+        self.assertGreaterEqual(len(status), 2, out)
+        self.assertLessEqual(len(status), 1.5 * 4 + 2, "at most 4 refreshes a second")
 
     def test_bad_arguments(self):
         def run(*args):

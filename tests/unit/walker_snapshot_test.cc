@@ -1,0 +1,190 @@
+// The walkers on recorded memory: a live interpreter's threads are read once through
+// a recording wrapper, the target is killed, and the same reads replayed from the
+// snapshot must give the same stacks. Then the snapshot is corrupted at random and
+// the walkers must stay bounded and never crash.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+
+#include "profiler/attach.h"
+#include "profiler/thread_reader.h"
+#include "symbolizer/code_cache.h"
+
+namespace pyprofd {
+namespace {
+
+// Forwards to the live process and keeps a copy of every range read.
+class RecordingMemory : public RemoteMemory {
+ public:
+  RecordingMemory(std::unique_ptr<RemoteMemory> live, SnapshotMemory* out) : live_(std::move(live)), out_(out) {}
+  bool read(uint64_t addr, void* dst, size_t len) override {
+    if (!live_->read(addr, dst, len)) return false;
+    out_->add(addr, dst, len);
+    return true;
+  }
+
+ private:
+  std::unique_ptr<RemoteMemory> live_;
+  SnapshotMemory* out_;
+};
+
+struct Interp {
+  const char* label;
+  const char* version;  // pyenv version directory, or "" for Debian's python3
+  const char* binary;
+};
+
+const Interp kInterps[] = {
+    {"py3_8", "3.8.18", "python3.8"},    {"py3_9", "3.9.18", "python3.9"},   {"py3_10", "3.10.13", "python3.10"},
+    {"py3_11", "3.11.7", "python3.11"},  {"py3_12", "3.12.1", "python3.12"}, {"py3_13", "3.13.0", "python3.13"},
+    {"debian3_11", "", "/usr/bin/python3.11"},
+};
+
+std::string interpreter_path(const Interp& in) {
+  if (!*in.version) return in.binary;
+  const char* root = getenv("PYENV_ROOT");
+  return std::string(root ? root : "/root/.pyenv") + "/versions/" + in.version + "/bin/" + in.binary;
+}
+
+class WalkerSnapshot : public ::testing::TestWithParam<Interp> {
+ protected:
+  void SetUp() override {
+    python_ = interpreter_path(GetParam());
+    if (access(python_.c_str(), X_OK) != 0) GTEST_SKIP() << "interpreter not installed: " << python_;
+    int ready[2], wait[2];
+    ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
+    ASSERT_EQ(pipe2(wait, O_CLOEXEC), 0);
+    std::string script = std::string(PYPROFD_SOURCE_DIR) + "/tests/targets/dump_target.py";
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      std::string r = std::to_string(dup(ready[1])), w = std::to_string(dup(wait[0]));
+      execl(python_.c_str(), python_.c_str(), script.c_str(), r.c_str(), w.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(ready[1]);
+    close(wait[0]);
+    wait_fd_ = wait[1];
+    pollfd p{ready[0], POLLIN, 0};
+    char buf[16];
+    ASSERT_EQ(poll(&p, 1, 60000), 1);
+    ASSERT_GT(read(ready[0], buf, sizeof buf), 0);
+    close(ready[0]);
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    if (wait_fd_ >= 0) close(wait_fd_);
+  }
+  void kill_target() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::string python_;
+  pid_t pid_ = -1;
+  int wait_fd_ = -1;
+};
+
+std::vector<std::string> names_of(PythonProcess& proc, const std::vector<ThreadSample>& threads) {
+  CodeCache codes(*proc.memory, proc.layout, proc.code_type);
+  std::vector<std::string> out;
+  for (const auto& t : threads) {
+    std::string stack = std::to_string(t.ts.thread_id) + ":";
+    for (const auto& f : t.frames) {
+      CodeInfo* c = codes.get(f.code);
+      stack += (c ? c->qualname + "@" + std::to_string(c->line(f.byte_offset)) : std::string("?")) + ";";
+    }
+    out.push_back(stack);
+  }
+  return out;
+}
+
+TEST_P(WalkerSnapshot, ReplaysRecordedReadsAndSurvivesCorruption) {
+  AttachError err;
+  auto proc = attach_python(pid_, &err);
+  ASSERT_NE(proc, nullptr) << err.message;
+  SnapshotMemory snapshot;
+  proc->memory = std::make_unique<RecordingMemory>(std::move(proc->memory), &snapshot);
+
+  std::vector<ThreadSample> live;
+  {
+    ThreadReader reader(*proc);
+    ASSERT_TRUE(reader.sample(&live, true));
+    ASSERT_EQ(live.size(), 4u);
+  }
+  std::vector<std::string> live_names = names_of(*proc, live);  // also records the code objects
+  for (const auto& t : live) {
+    if (t.ts.native_id != static_cast<uint64_t>(pid_)) continue;  // the main thread: the deep one
+    EXPECT_GT(t.frames.size(), 40u);
+  }
+  kill_target();
+
+  // Replay: the same reads from the snapshot alone give the same stacks and names.
+  auto replay = std::make_unique<SnapshotMemory>(snapshot);
+  SnapshotMemory* replay_mem = replay.get();
+  proc->memory = std::move(replay);
+  std::vector<ThreadSample> again;
+  {
+    ThreadReader reader(*proc);
+    ASSERT_TRUE(reader.sample(&again, true));
+  }
+  ASSERT_EQ(again.size(), live.size());
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(again[i].ts.thread_id, live[i].ts.thread_id);
+    ASSERT_EQ(again[i].frames.size(), live[i].frames.size());
+    for (size_t j = 0; j < live[i].frames.size(); ++j) EXPECT_EQ(again[i].frames[j].code, live[i].frames[j].code);
+  }
+  EXPECT_EQ(names_of(*proc, again), live_names);
+
+  // Corrupt the snapshot at random: never a crash, never an unbounded walk.
+  std::mt19937_64 rng(12345);
+  std::string path = std::string(PYPROFD_BINARY_DIR) + "/walker_snapshot_" + GetParam().label + ".bin";
+  ASSERT_TRUE(replay_mem->save(path));
+  for (int round = 0; round < 200; ++round) {
+    auto bad = std::make_unique<SnapshotMemory>();
+    ASSERT_TRUE(bad->load(path));
+    // Re-add every range with some bytes flipped.
+    std::ifstream in(path, std::ios::binary);
+    uint64_t hdr[2];
+    while (in.read(reinterpret_cast<char*>(hdr), sizeof hdr)) {
+      std::vector<uint8_t> bytes(hdr[1]);
+      in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      for (int k = 0; k < 4 && !bytes.empty(); ++k) bytes[rng() % bytes.size()] ^= static_cast<uint8_t>(1 + rng() % 255);
+      if (round % 3 == 0 && bytes.size() >= 8) {
+        // A pointer aimed back into the range: cycles must be cut.
+        uint64_t self = hdr[0] + (rng() % bytes.size()) / 8 * 8;
+        size_t at = (rng() % (bytes.size() / 8)) * 8;
+        std::memcpy(bytes.data() + at, &self, 8);
+      }
+      bad->add(hdr[0], bytes);
+    }
+    proc->memory = std::move(bad);
+    ThreadReader reader(*proc);
+    std::vector<ThreadSample> threads;
+    if (reader.sample(&threads, true)) {
+      EXPECT_LE(threads.size(), ThreadReader::kMaxThreads);
+      for (const auto& t : threads) EXPECT_LE(t.frames.size(), StackWalker::kMaxDepth);
+      names_of(*proc, threads);
+    }
+  }
+  unlink(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Interpreters, WalkerSnapshot, ::testing::ValuesIn(kInterps),
+                         [](const auto& info) { return std::string(info.param.label); });
+
+}  // namespace
+}  // namespace pyprofd
