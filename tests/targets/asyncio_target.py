@@ -4,7 +4,8 @@ line to the file descriptor argv[1] and blocks in os.read until the test kills i
 every task stays put while the test reads. Runs unchanged on Python 3.8-3.13.
 
 argv[2] (mode): "c" (C tasks), "py" (pure-Python asyncio.tasks._PyTask via a task
-factory; the main task stays a C task), "uvloop", "many" ("c" plus 1,000 sleepers),
+factory; the main task stays a C task), "uvloop", "many" ("c" plus 1,000 sleepers, the
+first 500 gathered ten by ten),
 "eager" (3.12+: R runs eagerly inside the main task's step, so it is only in _eager_tasks).
 """
 import asyncio

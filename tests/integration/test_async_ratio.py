@@ -1,0 +1,63 @@
+"""`--async` time shares: wall mode charges suspended coroutines their waiting
+time under their task and awaiting coroutines (yappi's wall clock), so
+cumtime(slow_io)/cumtime(fast_io) is 3 +- 10 % (and agrees with the target's own
+measure); cpu mode gives CPU only to the running task. Runs alone (ctest
+RUN_SERIAL): wall and CPU shares need the machine the test asks for."""
+import os
+import re
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CONFIG = {}
+SCRIPT = os.path.join(common.TARGETS, "async_target.py")
+
+
+class AsyncRatioTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def launch(self, *args, mode="wall", target_args=()):
+        path = os.path.join(self.tmp.name, "p.stats")
+        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", mode, "-o", path, *args, "--",
+                                 CONFIG["python"], SCRIPT, "-1", "-1", *target_args, timeout=180)
+        err = res.stderr.decode(errors="replace")
+        self.assertEqual(res.returncode, 0, err)
+        _, stats = common.read_pstats(path, CONFIG["python"])
+        return stats, res.stdout.decode(errors="replace"), err
+
+    def test_wall_ratio_and_nesting(self):
+        stats, out, err = self.launch(target_args=("workers", "3"))
+        slow, fast = common.by_name(stats, "slow_io"), common.by_name(stats, "fast_io")
+        ratio = slow["ct"] / fast["ct"]
+        truth = float(re.search(r"wall time ratio ([\d.]+)", out).group(1))
+        print("cumtime slow_io/fast_io = %.3f (the target's own measure: %.3f)" % (ratio, truth))
+        self.assertTrue(2.7 <= ratio <= 3.3, ratio)
+        self.assertAlmostEqual(ratio, truth, delta=0.07 * truth)
+        # Both sit under worker, which sits under its task.
+        for fn in (slow, fast):
+            self.assertEqual({k[2] for k in fn["callers"]}, {"worker"})
+        worker = common.by_name(stats, "worker")
+        self.assertTrue(worker["callers"])
+        for caller in worker["callers"]:
+            self.assertTrue(caller[2].startswith("<task Task-"), caller)
+
+    def test_cpu_mode(self):
+        stats, out, err = self.launch(mode="cpu", target_args=("workers", "3"))
+        total = sum(v["tt"] for v in stats.values())
+        for name in ("slow_io", "fast_io"):
+            entries = [v for k, v in stats.items() if k[2] == name]
+            share = sum(v["ct"] for v in entries) / total
+            self.assertLessEqual(share, 0.02, "%s has %.1f%% of CPU time" % (name, 100 * share))
+        cpu = common.by_name(stats, "cpu_work")
+        self.assertGreater(cpu["ct"], 0.8 * total)
+        # The running task's CPU reads task -> worker -> cpu_work.
+        self.assertEqual({k[2] for k in cpu["callers"]}, {"worker"})
+
+
+if __name__ == "__main__":
+    common.main(globals())
