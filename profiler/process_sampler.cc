@@ -5,16 +5,12 @@
 
 #include <algorithm>
 
+#include "profiler/clock.h"
 #include "profiler/thread_names.h"
 
 namespace pyprofd {
 
 namespace {
-int64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
 }  // namespace
 

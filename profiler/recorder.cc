@@ -6,23 +6,12 @@
 
 #include <cerrno>
 
+#include "profiler/clock.h"
 #include "profiler/process_tree.h"
 
 namespace pyprofd {
 
 namespace {
-
-int64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t process_cpu_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 constexpr int64_t kTreeScanNs = 100 * 1000 * 1000;   // look for new children 10 times a second
 constexpr int64_t kStatusNs = 250 * 1000 * 1000;     // status line at most 4 times a second

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -18,6 +19,15 @@ struct ReadOp {
   size_t len = 0;
   bool ok = false;  // set by readv
 };
+
+// A field of type T at byte offset off of a local copy of a remote struct. memcpy:
+// remote bytes carry no alignment or aliasing guarantees.
+template <class T>
+T field(const uint8_t* buf, uint32_t off) {
+  T v;
+  std::memcpy(&v, buf + off, sizeof v);
+  return v;
+}
 
 class RemoteMemory {
  public:

@@ -9,13 +9,6 @@ namespace pyprofd {
 
 namespace {
 
-template <class T>
-T field(const uint8_t* buf, uint32_t off) {
-  T v;
-  std::memcpy(&v, buf + off, sizeof v);
-  return v;
-}
-
 constexpr size_t kMaxChunkRead = 1 << 20;  // a stack chunk larger than this is not trusted
 constexpr size_t kChunkSlack = 4096;       // read a little past the used part: the stack may grow
 constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculatively (<=3.10)

@@ -9,13 +9,6 @@ namespace pyprofd {
 
 namespace {
 
-template <class T>
-T field(const uint8_t* buf, uint32_t off) {
-  T v;
-  std::memcpy(&v, buf + off, sizeof v);
-  return v;
-}
-
 constexpr size_t kMaxLineTable = 1 << 20;  // a real line table is far smaller
 constexpr size_t kMaxNegative = 1 << 16;
 

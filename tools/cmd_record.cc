@@ -17,6 +17,7 @@
 #include "exporters/atomic_file.h"
 #include "exporters/formats.h"
 #include "exporters/top_table.h"
+#include "profiler/clock.h"
 #include "profiler/recorder.h"
 #include "tools/cli.h"
 
@@ -54,12 +55,6 @@ struct Output {
   std::string path;
   std::string format;
 };
-
-int64_t realtime_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 std::string replace_pid(const std::string& path, int pid) {
   std::string out = path;

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -127,3 +128,17 @@ def by_name(stats, name):
     if len(hits) != 1:
         raise AssertionError("expected one function %r, found %d in %s" % (name, len(hits), sorted(k[2] for k in stats)))
     return hits[0]
+
+
+def record_launched(test, script, *args, target_args=(), python=None, timeout=180):
+    """`pyprofd record ARGS -o <tmp>/p.stats -- PYTHON SCRIPT -1 -1 TARGET_ARGS`: the target launched
+    by pyprofd and profiled from its first frame. Returns (pstats dict, target stdout, pyprofd stderr)."""
+    tmp = tempfile.TemporaryDirectory()
+    test.addCleanup(tmp.cleanup)
+    path = os.path.join(tmp.name, "p.stats")
+    res = run_pyprofd(test.config["pyprofd"], "record", *args, "-o", path, "--",
+                      python or test.config["python"], script, "-1", "-1", *target_args, timeout=timeout)
+    err = res.stderr.decode(errors="replace")
+    test.assertEqual(res.returncode, 0, err)
+    _, stats = read_pstats(path, python or test.config["python"])
+    return stats, res.stdout.decode(errors="replace"), err

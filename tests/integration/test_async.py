@@ -25,18 +25,14 @@ def task_keys(stats):
 
 
 class AsyncTest(unittest.TestCase):
+    config = CONFIG
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
 
     def launch(self, *args, mode="wall", target_args=()):
-        path = os.path.join(self.tmp.name, "p.stats")
-        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", mode, "-o", path, *args, "--",
-                                 CONFIG["python"], SCRIPT, "-1", "-1", *target_args, timeout=180)
-        err = res.stderr.decode(errors="replace")
-        self.assertEqual(res.returncode, 0, err)
-        _, stats = common.read_pstats(path, CONFIG["python"])
-        return stats, res.stdout.decode(errors="replace"), err
+        return common.record_launched(self, SCRIPT, "--async", "--mode", mode, *args, target_args=target_args)
 
     def test_tasks_awaiting_tasks_nest(self):
         stats, out, err = self.launch(target_args=("nested", "2"))

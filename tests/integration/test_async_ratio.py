@@ -6,7 +6,6 @@ RUN_SERIAL): wall and CPU shares need the machine the test asks for."""
 import os
 import re
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -17,18 +16,10 @@ SCRIPT = os.path.join(common.TARGETS, "async_target.py")
 
 
 class AsyncRatioTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
+    config = CONFIG
 
     def launch(self, *args, mode="wall", target_args=()):
-        path = os.path.join(self.tmp.name, "p.stats")
-        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", mode, "-o", path, *args, "--",
-                                 CONFIG["python"], SCRIPT, "-1", "-1", *target_args, timeout=180)
-        err = res.stderr.decode(errors="replace")
-        self.assertEqual(res.returncode, 0, err)
-        _, stats = common.read_pstats(path, CONFIG["python"])
-        return stats, res.stdout.decode(errors="replace"), err
+        return common.record_launched(self, SCRIPT, "--async", "--mode", mode, *args, target_args=target_args)
 
     def test_wall_ratio_and_nesting(self):
         stats, out, err = self.launch(target_args=("workers", "3"))
