@@ -12,6 +12,8 @@ namespace pyprofd {
 
 namespace {
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
+constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
+constexpr size_t kRevalidateBatch = 256;  // code objects re-checked each time (4 readv calls)
 }  // namespace
 
 ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, Profile* profile)
@@ -170,6 +172,13 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
   }
   if (cpu_mode && ticks_ % 256 == 0) cpu_.sweep();
+  // Code objects can be freed and their addresses reused: re-check a slice of the
+  // cache about ten times a second.
+  int64_t now = monotonic_ns();
+  if (now - revalidated_at_ >= kRevalidateNs) {
+    revalidated_at_ = now;
+    codes_.revalidate(kRevalidateBatch);
+  }
   return true;
 }
 

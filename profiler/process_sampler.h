@@ -70,6 +70,7 @@ class ProcessSampler {
   std::vector<uint64_t> covered_;                       // threads sampled through their running task
   uint64_t ticks_ = 0;
   bool ever_read_ = false;
+  int64_t revalidated_at_ = 0;
 };
 
 }  // namespace pyprofd

@@ -31,10 +31,13 @@ bool LiveMemory::read(uint64_t addr, void* dst, size_t len) {
 // The kernel copies the iovecs in order and stops at the first remote range it cannot
 // read, so after a short read we keep the completed ops and restart after the failing one.
 size_t LiveMemory::readv(ReadOp* ops, size_t n) {
-  constexpr size_t kBatch = 64;
-  iovec local[kBatch];
-  iovec remote[kBatch];
-  size_t index[kBatch];
+  constexpr size_t kBatch = 1024;  // IOV_MAX: the most iovecs one call takes
+  local_.resize(kBatch);
+  remote_.resize(kBatch);
+  index_.resize(kBatch);
+  iovec* local = local_.data();
+  iovec* remote = remote_.data();
+  size_t* index = index_.data();
   size_t ok = 0;
   size_t i = 0;
   while (i < n) {

@@ -3,6 +3,7 @@
 // ranges) so decoders can be unit-tested and fuzzed without a process.
 #pragma once
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +59,8 @@ class LiveMemory : public RemoteMemory {
   pid_t pid_;
   uint64_t calls_ = 0;
   int last_errno_ = 0;
+  std::vector<struct iovec> local_, remote_;  // reused: no allocation per call
+  std::vector<size_t> index_;
 };
 
 // A recorded set of memory ranges. Reads must fall entirely inside one range.

@@ -144,7 +144,8 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
       status = WalkStatus::kTorn;
       break;
     }
-    int32_t offset = lasti < 0 ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
+    // Garbage lasti from a torn read must not overflow: no real code is 16 M units long.
+    int32_t offset = lasti < 0 || lasti > (1 << 24) ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
     frames->push_back(RawFrame{code, offset, addr});
     if (n_seen < kMaxSpeculation) {
       if (n_seen < seen.size()) seen[n_seen] = addr; else seen.push_back(addr);

@@ -1,5 +1,6 @@
 #include "symbolizer/code_cache.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -11,6 +12,14 @@ namespace {
 
 constexpr size_t kMaxLineTable = 1 << 20;  // a real line table is far smaller
 constexpr size_t kMaxNegative = 1 << 16;
+
+// Pointer and number fields that a different code object at the same address would not share.
+void signature_of(const uint8_t* buf, const Layout& l, uint64_t out[4]) {
+  out[0] = field<uint64_t>(buf, l.co_name);
+  out[1] = field<uint64_t>(buf, l.co_filename);
+  out[2] = field<uint64_t>(buf, l.co_linetable);
+  out[3] = static_cast<uint64_t>(field<int32_t>(buf, l.co_firstlineno));
+}
 
 }  // namespace
 
@@ -61,6 +70,37 @@ bool CodeCache::is_code(uint64_t obj) {
   return mem_.read(obj + layout_.ob_type, &type, sizeof type) && type == code_type_;
 }
 
+size_t CodeCache::revalidate(size_t max) {
+  negative_.clear();
+  if (cache_.empty()) return 0;
+  // Entries in address order starting at revalidate_from_, wrapping around.
+  std::vector<uint64_t> addrs;
+  for (const auto& [addr, info] : cache_) addrs.push_back(addr);
+  std::sort(addrs.begin(), addrs.end());
+  auto start = std::lower_bound(addrs.begin(), addrs.end(), revalidate_from_);
+  std::rotate(addrs.begin(), start, addrs.end());
+  if (addrs.size() > max) addrs.resize(max);
+  revalidate_from_ = addrs.back() + 1;
+
+  const Layout& l = layout_;
+  std::vector<uint8_t> bufs(addrs.size() * l.co_size);
+  std::vector<ReadOp> ops;
+  for (size_t i = 0; i < addrs.size(); ++i) ops.push_back(ReadOp{addrs[i], &bufs[i * l.co_size], l.co_size});
+  mem_.readv(ops.data(), ops.size());
+  size_t dropped = 0;
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    uint64_t sig[4] = {};
+    if (ops[i].ok) signature_of(&bufs[i * l.co_size], l, sig);
+    bool same = ops[i].ok && (code_type_ == 0 || field<uint64_t>(&bufs[i * l.co_size], l.ob_type) == code_type_) &&
+                std::equal(sig, sig + 4, cache_[addrs[i]]->signature);
+    if (!same) {
+      cache_.erase(addrs[i]);
+      ++dropped;
+    }
+  }
+  return dropped;
+}
+
 CodeInfo* CodeCache::get(uint64_t addr) {
   if (addr == 0) return nullptr;
   auto it = cache_.find(addr);
@@ -92,6 +132,7 @@ std::unique_ptr<CodeInfo> CodeCache::decode(uint64_t addr) {
     if (auto q = read_python_str(mem_, l, field<uint64_t>(buf.data(), l.co_qualname))) info->qualname = *q;
   }
   info->first_line = field<int32_t>(buf.data(), l.co_firstlineno);
+  signature_of(buf.data(), l, info->signature);
 
   uint64_t table = field<uint64_t>(buf.data(), l.co_linetable);
   int64_t table_len = 0;

@@ -20,6 +20,9 @@ struct CodeInfo {
   int first_line = 0;     // co_firstlineno
   std::unique_ptr<LineTable> lines;
   uint32_t function_id = UINT32_MAX;  // the profile's id for this function, set by the sampler
+  // What identifies this code object at its address: if these fields change, the object
+  // was freed and the address reused.
+  uint64_t signature[4] = {};
 
   // Current line for an instruction byte offset (-1: not started yet, the first line).
   int line(int32_t byte_offset) const;
@@ -38,6 +41,11 @@ class CodeCache {
   // The decoded code object at addr, or nullptr if it cannot be read or is not a code object.
   CodeInfo* get(uint64_t addr);
   size_t size() const { return cache_.size(); }
+
+  // Re-reads the identifying fields of up to max cached code objects (round-robin, in
+  // batched reads) and forgets those whose address now holds something else. Also
+  // forgets the addresses remembered as not-code. Returns how many were dropped.
+  size_t revalidate(size_t max);
   void clear() { cache_.clear(); }
 
   // True if obj's type is PyCode_Type (or no type check is configured).
@@ -51,6 +59,7 @@ class CodeCache {
   uint64_t code_type_;
   std::unordered_map<uint64_t, std::unique_ptr<CodeInfo>> cache_;
   std::unordered_map<uint64_t, bool> negative_;  // addresses known not to be code, bounded
+  uint64_t revalidate_from_ = 0;                  // next address to check, round-robin
 };
 
 }  // namespace pyprofd

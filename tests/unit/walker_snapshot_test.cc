@@ -149,6 +149,25 @@ TEST_P(WalkerSnapshot, ReplaysRecordedReadsAndSurvivesCorruption) {
   }
   EXPECT_EQ(names_of(*proc, again), live_names);
 
+  // A code object whose address now holds another object is dropped from the cache.
+  {
+    SnapshotMemory mem(*replay_mem);
+    CodeCache codes(mem, proc->layout, proc->code_type);
+    for (const auto& t : again)
+      for (const auto& f : t.frames) ASSERT_NE(codes.get(f.code), nullptr);
+    size_t cached = codes.size();
+    EXPECT_EQ(codes.revalidate(100000), 0u);
+    EXPECT_EQ(codes.size(), cached);
+    uint64_t victim = again[0].frames[0].code;
+    std::vector<uint8_t> bytes(proc->layout.co_size);
+    ASSERT_TRUE(mem.read(victim, bytes.data(), bytes.size()));
+    int32_t other_line = 12345;
+    std::memcpy(bytes.data() + proc->layout.co_firstlineno, &other_line, sizeof other_line);
+    mem.add(victim, bytes);  // the address now holds a different code object
+    EXPECT_EQ(codes.revalidate(100000), 1u);
+    EXPECT_EQ(codes.size(), cached - 1);
+  }
+
   // Corrupt the snapshot at random: never a crash, never an unbounded walk.
   std::mt19937_64 rng(12345);
   std::string path = std::string(PYPROFD_BINARY_DIR) + "/walker_snapshot_" + GetParam().label + ".bin";
