@@ -16,7 +16,11 @@ constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculativel
 }  // namespace
 
 StackWalker::StackWalker(RemoteMemory& mem, const Layout& layout)
-    : mem_(mem), l_(layout), ts_buf_(layout.ts_size), one_frame_(layout.fr_size) {
+    : mem_(mem), l_(layout), ts_buf_(layout.ts_size) {
+  // Only the fields the walk uses are read: a frame object is much larger than they are.
+  frame_read_ = std::max({l_.fr_back + 8, l_.fr_code + 8, l_.fr_lasti + 8, l_.minor >= 11 ? l_.fr_owner + 1u : 0u});
+  frame_read_ = std::min<size_t>(frame_read_, l_.fr_size);
+  one_frame_.resize(frame_read_);
 }
 
 void StackWalker::parse_thread(const uint8_t* b, uint64_t addr, ThreadState* out) const {
@@ -50,7 +54,6 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   Guess& g = guesses_[tstate];
   g.first_op = ops->size();
   g.chunk_op = g.cframe_op = -1;
-  g.frame_ops = 0;
   // Order matters: the kernel copies in order while the target runs, so the frames
   // go first and the pointers to the top of the stack last. The top is then never
   // older than the frames under it, which change least.
@@ -62,10 +65,9 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
     }
   }
   // Frame objects (<=3.10), or frames that lay outside the chunk last time (3.11+).
-  g.frame_ops = std::min(g.frames.size(), kMaxSpeculation);
-  g.batch_buf.resize(g.frame_ops * l_.fr_size);
-  for (size_t i = 0; i < g.frame_ops; ++i)
-    ops->push_back(ReadOp{g.frames[i], &g.batch_buf[i * l_.fr_size], l_.fr_size});
+  g.batch.clear();
+  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.batch.add(g.frames[i], frame_read_);
+  g.batch.plan(ops);
   if (l_.minor >= 11 && l_.minor <= 12 && g.cframe) {
     g.cframe_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{g.cframe + l_.cframe_current_frame, &g.top, sizeof g.top});
@@ -90,7 +92,7 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
   uint64_t native = ts->native_id;
   parse_thread(g.ts_buf.data(), tstate, ts);
   if (!l_.ts_native_thread_id) ts->native_id = native;
-  if (l_.minor <= 10) return walk_frame_objects(*ts, g, &ops[g.first_op], frames);
+  if (l_.minor <= 10) return walk_frame_objects(*ts, g, ops, frames);
 
   uint64_t top = ts->frame;
   if (l_.minor <= 12) {
@@ -102,16 +104,15 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
     g.cframe = ts->frame;
   }
   bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
-  const ReadOp* batch = &ops[g.first_op + (g.chunk_op >= 0 ? 1 : 0)];
-  return walk_interpreter_frames(*ts, g, top, chunk_ok, batch, frames);
+  return walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames);
 }
 
 // 3.8–3.10: PyFrameObject chain. The batch holds the frames the previous walk saw;
 // frames the chain reaches that are not in it are read singly.
-WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, const ReadOp* batch,
+WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, const Ops& ops,
                                            std::vector<RawFrame>* frames) {
-  const size_t fs = l_.fr_size;
-  const size_t batched = g.frame_ops;
+  const size_t fs = frame_read_;
+  const size_t batched = g.batch.size();
   std::vector<uint64_t>& seen = g.frames;  // rewritten as we go; the batch keeps its own addresses
   size_t pos = 0;                          // batch index where the next frame is expected
   size_t n_seen = 0;
@@ -124,8 +125,8 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
     }
     const uint8_t* f = nullptr;
     for (size_t j = pos; j < batched; ++j) {
-      if (batch[j].addr == addr) {
-        if (batch[j].ok) f = &g.batch_buf[j * fs];
+      if (g.batch.addr(j) == addr) {
+        f = g.batch.get(j, ops);
         pos = j + 1;
         break;
       }
@@ -159,13 +160,13 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
 
 // A frame's bytes: from the chunk copy, from the batch of frames that lay outside the
 // chunk last time (remembered again for next time), or read singly.
-const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const ReadOp* batch, size_t* n_outside) {
+const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const Ops& ops, size_t* n_outside) {
   if (chunk_data_ && addr >= chunk_base_ && addr - chunk_base_ <= chunk_len_ &&
-      chunk_len_ - (addr - chunk_base_) >= l_.fr_size)
+      chunk_len_ - (addr - chunk_base_) >= frame_read_)
     return chunk_data_ + (addr - chunk_base_);
   const uint8_t* f = nullptr;
-  for (size_t j = 0; j < g.frame_ops && !f; ++j)
-    if (batch[j].addr == addr && batch[j].ok) f = &g.batch_buf[j * l_.fr_size];
+  for (size_t j = 0; j < g.batch.size() && !f; ++j)
+    if (g.batch.addr(j) == addr) f = g.batch.get(j, ops);
   if (!f) {
     if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
     f = one_frame_.data();
@@ -179,16 +180,16 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const ReadOp* b
 // the current chunk come from the batched copy; generator frames and older chunks are
 // read singly.
 WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok,
-                                                const ReadOp* batch, std::vector<RawFrame>* frames) {
+                                                const Ops& ops, std::vector<RawFrame>* frames) {
   outside_.clear();
   size_t n_outside = 0;
-  WalkStatus status = walk_chain(ts, g, top, chunk_ok, batch, frames, &n_outside);
+  WalkStatus status = walk_chain(ts, g, top, chunk_ok, ops, frames, &n_outside);
   g.frames = outside_;  // read with the others next time
   return status;
 }
 
-WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok,
-                                   const ReadOp* batch, std::vector<RawFrame>* frames, size_t* n_outside) {
+WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const Ops& ops,
+                                   std::vector<RawFrame>* frames, size_t* n_outside) {
   chunk_data_ = nullptr;
   chunk_base_ = 0;
   chunk_len_ = 0;
@@ -216,7 +217,7 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
   uint64_t addr = top;
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) return WalkStatus::kTorn;
-    const uint8_t* f = frame_bytes(addr, g, batch, n_outside);
+    const uint8_t* f = frame_bytes(addr, g, ops, n_outside);
     if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kTorn;
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     uint64_t back = field<uint64_t>(f, l_.fr_back);

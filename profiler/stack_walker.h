@@ -13,6 +13,7 @@
 
 #include "profiler/layout.h"
 #include "profiler/remote_memory.h"
+#include "profiler/span_batch.h"
 
 namespace pyprofd {
 
@@ -66,19 +67,19 @@ class StackWalker {
     // Where prepare() put this thread's reads in the ops vector.
     size_t first_op = 0;
     int chunk_op = -1, cframe_op = -1, ts_op = -1;
-    size_t frame_ops = 0;
+    SpanBatch batch;              // the guessed frames, read as merged spans
     uint64_t top = 0;             // cframe->current_frame lands here
-    std::vector<uint8_t> ts_buf, chunk_buf, batch_buf;
+    std::vector<uint8_t> ts_buf, chunk_buf;
   };
 
   void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
-  WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const ReadOp* batch,
-                                std::vector<RawFrame>* frames);
+  using Ops = std::vector<ReadOp>;
+  WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
-                                     const ReadOp* batch, std::vector<RawFrame>* frames);
-  WalkStatus walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const ReadOp* batch,
+                                     const Ops& ops, std::vector<RawFrame>* frames);
+  WalkStatus walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const Ops& ops,
                         std::vector<RawFrame>* frames, size_t* n_outside);
-  const uint8_t* frame_bytes(uint64_t addr, Guess& g, const ReadOp* batch, size_t* n_outside);
+  const uint8_t* frame_bytes(uint64_t addr, Guess& g, const Ops& ops, size_t* n_outside);
 
   RemoteMemory& mem_;
   const Layout& l_;
@@ -88,6 +89,7 @@ class StackWalker {
   const uint8_t* chunk_data_ = nullptr;
   uint64_t chunk_base_ = 0;
   size_t chunk_len_ = 0;
+  size_t frame_read_ = 0;  // bytes read per frame: up to the last field used
   std::vector<uint8_t> one_frame_;
   std::vector<ReadOp> own_ops_;
   std::vector<uint64_t> outside_;  // 3.11+: frames of this walk outside the chunk
