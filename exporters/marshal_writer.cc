@@ -1,6 +1,9 @@
 #include "exporters/marshal_writer.h"
 
+
 #include <cstring>
+
+#include "exporters/utf8.h"
 
 namespace pyprofd {
 
@@ -84,26 +87,12 @@ std::string sanitize_utf8(std::string_view s) {
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = s[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len != 0 && i + len <= s.size();
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    for (size_t k = 1; ok && k < len; ++k) {
-      unsigned char cc = s[i + k];
-      ok = (cc & 0xC0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    // Reject overlong forms and values past U+10FFFF (Python refuses them).
-    if (ok) {
-      static const uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-      ok = cp >= kMin[len] && cp <= 0x10FFFF;
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
+    size_t start = i;
+    char32_t cp;
+    if (next_code_point(s, &i, &cp)) {
+      out.append(s.substr(start, i - start));
     } else {
       out.append(kReplacement);
-      i += 1;
     }
   }
   return out;

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "exporters/utf8.h"  // append_utf8, for the writers that use display_code_points
+
 namespace pyprofd {
 
 // Runs `dot -T<format>` on `dot_source` and puts the rendered bytes in *out.
@@ -19,8 +21,5 @@ bool render_with_dot(const std::string& dot_source, const std::string& format, s
 // overlong UTF-8, surrogates, U+FFFE/U+FFFF and control characters each become
 // U+FFFD, so readers never reject or warn about a function name.
 std::u32string display_code_points(std::string_view utf8);
-
-// Appends code point `cp` to *out as UTF-8.
-void append_utf8(std::string* out, char32_t cp);
 
 }  // namespace pyprofd
