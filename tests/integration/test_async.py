@@ -38,7 +38,12 @@ class AsyncTest(unittest.TestCase):
         stats, out, err = self.launch(target_args=("nested", "2"))
         def callers(name):
             return {k[2] for k in common.by_name(stats, name)["callers"]}
-        self.assertEqual(callers("task_c"), {"<task task-C>"})
+        # task_c runs on the loop's thread: its samples are stitched under its task. A tick
+        # whose task list was read just as the loop switched tasks keeps the plain thread
+        # stack (Handle._run -> task_c), so allow that rarely, never as the rule.
+        c = common.by_name(stats, "task_c")
+        under_task = sum(v[0] for k, v in c["callers"].items() if k[2] == "<task task-C>")
+        self.assertGreaterEqual(under_task, 0.95 * c["nc"], c["callers"])
         self.assertEqual(callers("<task task-C>"), {"task_b"})
         self.assertEqual(callers("task_b"), {"<task task-B>"})
         self.assertEqual(callers("<task task-B>"), {"task_a"})

@@ -44,8 +44,11 @@ class AsyncRatioTest(unittest.TestCase):
             entries = [v for k, v in stats.items() if k[2] == name]
             share = sum(v["ct"] for v in entries) / total
             self.assertLessEqual(share, 0.02, "%s has %.1f%% of CPU time" % (name, 100 * share))
+        # cpu_work dominates: the most self time of any function, and most of the CPU (the rest
+        # is interpreter start-up and the event loop).
         cpu = common.by_name(stats, "cpu_work")
-        self.assertGreater(cpu["ct"], 0.8 * total)
+        self.assertEqual(max(stats, key=lambda k: stats[k]["tt"])[2], "cpu_work")
+        self.assertGreater(cpu["ct"], 0.5 * total)
         # The running task's CPU reads task -> worker -> cpu_work.
         self.assertEqual({k[2] for k in cpu["callers"]}, {"worker"})
 
