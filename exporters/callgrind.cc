@@ -13,13 +13,6 @@
 namespace pyprofd {
 namespace {
 
-bool usable(const StackRecord& s, size_t n_functions) {
-  if (s.samples == 0 || s.frames.empty()) return false;
-  for (const auto& f : s.frames)
-    if (f.function >= n_functions) return false;
-  return true;
-}
-
 // The format is line based; an empty name would read as a bare "(id)" reference.
 std::string one_line(std::string_view s) {
   std::string out = sanitize_utf8(s);
@@ -52,7 +45,7 @@ std::vector<Node> build_nodes(const Profile& p, std::vector<size_t>* node_of) {
   const size_t n = p.functions.size();
   std::vector<bool> used(n, false);
   for (const auto& s : p.stacks)
-    if (usable(s, n))
+    if (s.usable(n))
       for (const auto& f : s.frames) used[f.function] = true;
 
   struct Named { std::string file, name; int first_line; };
@@ -95,7 +88,7 @@ std::string export_callgrind(const Profile& p) {
   Cost total;
   std::map<std::pair<size_t, size_t>, int> pairs;  // (caller, callee) -> outermost call site
   for (const auto& s : p.stacks) {
-    if (!usable(s, p.functions.size())) continue;
+    if (!s.usable(p.functions.size())) continue;
     total.add(s);
     nodes[node_of[s.frames.back().function]].self[s.frames.back().line].add(s);
     pairs.clear();

@@ -8,13 +8,6 @@
 namespace pyprofd {
 namespace {
 
-bool usable(const StackRecord& s, size_t n_functions) {
-  if (s.samples == 0 || s.frames.empty()) return false;
-  for (const auto& f : s.frames)
-    if (f.function >= n_functions) return false;
-  return true;
-}
-
 // Keeps a frame from splitting into two frames or two lines.
 std::string clean(std::string_view s) {
   std::string out = sanitize_utf8(s);
@@ -37,7 +30,7 @@ std::string export_collapsed(const Profile& p) {
   std::map<std::string, uint64_t> counts;     // sorted and merged by the line's text
   std::string line;
   for (const auto& s : p.stacks) {
-    if (!usable(s, p.functions.size())) continue;
+    if (!s.usable(p.functions.size())) continue;
     line.clear();
     for (const auto& f : s.frames) {
       auto it = text_of.find(f);

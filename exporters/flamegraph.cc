@@ -177,9 +177,7 @@ std::string export_flamegraph_svg(const Profile& p, const std::string& title) {
     labels[f] = p.functions[f].file == "~" ? p.functions[f].name
                                            : p.functions[f].name + " (" + p.functions[f].file + ":";
   for (const auto& s : p.stacks) {
-    bool usable = s.samples > 0 && !s.frames.empty();
-    for (const auto& f : s.frames) usable = usable && f.function < p.functions.size();
-    if (!usable) continue;
+    if (!s.usable(p.functions.size())) continue;
     size_t at = 0;
     nodes[0].samples += s.samples;
     nodes[0].weight += s.weight_ns;

@@ -17,14 +17,6 @@ FunctionKey pstats_key(FunctionKey key) {
   return key;
 }
 
-// A stack counts if it has samples and frames, all naming a known function.
-bool usable(const StackRecord& s, size_t n_functions) {
-  if (s.samples == 0 || s.frames.empty()) return false;
-  for (const auto& f : s.frames)
-    if (f.function >= n_functions) return false;
-  return true;
-}
-
 template <typename T>
 void sort_unique(std::vector<T>* v) {
   std::sort(v->begin(), v->end());
@@ -46,7 +38,7 @@ std::vector<PstatsEntry> build_pstats_entries(const Profile& p) {
   for (const auto& f : p.functions) keys.push_back(pstats_key(f));
   std::map<FunctionKey, size_t> index;
   for (const auto& s : p.stacks) {
-    if (!usable(s, keys.size())) continue;
+    if (!s.usable(keys.size())) continue;
     for (const auto& f : s.frames) index.emplace(keys[f.function], 0);
   }
   std::vector<PstatsEntry> entries;
@@ -64,7 +56,7 @@ std::vector<PstatsEntry> build_pstats_entries(const Profile& p) {
   std::vector<size_t> stack, distinct;
   std::vector<std::pair<size_t, size_t>> pairs;
   for (const auto& s : p.stacks) {
-    if (!usable(s, keys.size())) continue;
+    if (!s.usable(keys.size())) continue;
     stack.clear();
     for (const auto& f : s.frames) stack.push_back(entry_of[f.function]);
     const uint64_t k = s.samples, dt = s.weight_ns;

@@ -10,13 +10,6 @@ namespace {
 
 using json = nlohmann::json;
 
-bool usable(const StackRecord& s, size_t n_functions) {
-  if (s.samples == 0 || s.frames.empty()) return false;
-  for (const auto& f : s.frames)
-    if (f.function >= n_functions) return false;
-  return true;
-}
-
 // Synthetic keys differ only in a meaningless first line; one frame for them.
 FunctionKey frame_key(FunctionKey k) {
   if (k.file == "~") k.first_line = 0;
@@ -50,7 +43,7 @@ std::string export_speedscope(const Profile& p) {
   const size_t n = p.functions.size();
   std::map<FunctionKey, uint32_t> frame_index;
   for (const auto& s : p.stacks)
-    if (usable(s, n))
+    if (s.usable(n))
       for (const auto& f : s.frames) frame_index.emplace(frame_key(p.functions[f.function]), 0);
   if (frame_index.empty()) return "";
 
@@ -73,7 +66,7 @@ std::string export_speedscope(const Profile& p) {
   std::map<ThreadKey, Thread> threads;
   std::vector<uint32_t> stack;
   for (const auto& s : p.stacks) {
-    if (!usable(s, n)) continue;
+    if (!s.usable(n)) continue;
     Thread& t = threads[ThreadKey{s.labels.pid, s.labels.thread_id, s.labels.task_name}];
     t.name_samples[s.labels.thread_name] += s.samples;
     stack.clear();

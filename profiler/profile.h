@@ -48,6 +48,14 @@ struct StackRecord {
   std::vector<StackFrame> frames;  // root (outermost) first, leaf last
   uint64_t samples = 0;            // number of samples that saw this stack
   uint64_t weight_ns = 0;          // time those samples stand for (CPU or wall, per mode)
+
+  // Worth exporting: has samples and frames, and every frame names one of n_functions.
+  bool usable(size_t n_functions) const {
+    if (samples == 0 || frames.empty()) return false;
+    for (const auto& f : frames)
+      if (f.function >= n_functions) return false;
+    return true;
+  }
 };
 
 enum class ProfileMode { kCpu, kWall };
