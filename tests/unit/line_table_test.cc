@@ -2,6 +2,7 @@
 // helper line_cases.py prints every code object's table and the line of every
 // byte offset; we decode the same bytes and must agree everywhere.
 #include "symbolizer/line_table.h"
+#include "tests/unit/test_interpreters.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -19,24 +20,6 @@
 
 namespace pyprofd {
 namespace {
-
-struct Interp {
-  const char* label;
-  const char* path;
-  int minor;
-};
-
-const Interp kInterps[] = {
-    {"py3_8", "/root/.pyenv/versions/3.8.18/bin/python3.8", 8},
-    {"py3_9", "/root/.pyenv/versions/3.9.18/bin/python3.9", 9},
-    {"py3_10", "/root/.pyenv/versions/3.10.13/bin/python3.10", 10},
-    {"py3_11", "/root/.pyenv/versions/3.11.7/bin/python3.11", 11},
-    {"py3_12", "/root/.pyenv/versions/3.12.1/bin/python3.12", 12},
-    {"py3_13", "/root/.pyenv/versions/3.13.0/bin/python3.13", 13},
-    {"debian3_11", "/usr/bin/python3.11", 11},
-};
-
-void PrintTo(const Interp& i, std::ostream* os) { *os << i.label; }
 
 std::string run(const std::string& cmd, int* status) {
   std::string out;
@@ -136,7 +119,7 @@ TEST_P(LineTableInterp, MatchesPyCodeAddr2Line) {
               doc["version"].get<std::string>().c_str(), doc["codes"].size(), offsets_checked);
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, LineTableInterp, ::testing::ValuesIn(kInterps),
+INSTANTIATE_TEST_SUITE_P(Interpreters, LineTableInterp, ::testing::ValuesIn(test_interpreters()),
                          [](const ::testing::TestParamInfo<Interp>& i) { return std::string(i.param.label); });
 
 // Hand-made tables for the rules that do not depend on an interpreter.

@@ -18,25 +18,10 @@
 #include "profiler/py_objects.h"
 #include "profiler/remote_memory.h"
 #include "profiler/thread_names.h"
+#include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {
 namespace {
-
-struct Interp {
-  const char* label;
-  const char* path;
-  int minor;
-};
-
-const Interp kInterps[] = {
-    {"py3_8", "/root/.pyenv/versions/3.8.18/bin/python3.8", 8},
-    {"py3_9", "/root/.pyenv/versions/3.9.18/bin/python3.9", 9},
-    {"py3_10", "/root/.pyenv/versions/3.10.13/bin/python3.10", 10},
-    {"py3_11", "/root/.pyenv/versions/3.11.7/bin/python3.11", 11},
-    {"py3_12", "/root/.pyenv/versions/3.12.1/bin/python3.12", 12},
-    {"py3_13", "/root/.pyenv/versions/3.13.0/bin/python3.13", 13},
-    {"debian3_11", "/usr/bin/python3.11", 11},
-};
 
 // Starts the target; it writes one JSON line to our pipe once every object exists.
 class Target {
@@ -214,7 +199,7 @@ TEST_P(PyObjectsLive, ThreadNames) {
   EXPECT_EQ(names, expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, PyObjectsLive, ::testing::ValuesIn(kInterps),
+INSTANTIATE_TEST_SUITE_P(Interpreters, PyObjectsLive, ::testing::ValuesIn(test_interpreters()),
                          [](const auto& info) { return std::string(info.param.label); });
 
 // Random words, many of them pointers back into the region: every call must

@@ -2,6 +2,7 @@
 // some str objects (ctypes.string_at(id(s), ...)); we parse the state, find the
 // data and decode it, and must get the interpreter's own UTF-8.
 #include "symbolizer/unicode.h"
+#include "tests/unit/test_interpreters.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -19,24 +20,6 @@
 
 namespace pyprofd {
 namespace {
-
-struct Interp {
-  const char* label;
-  const char* path;
-  int minor;
-};
-
-const Interp kInterps[] = {
-    {"py3_8", "/root/.pyenv/versions/3.8.18/bin/python3.8", 8},
-    {"py3_9", "/root/.pyenv/versions/3.9.18/bin/python3.9", 9},
-    {"py3_10", "/root/.pyenv/versions/3.10.13/bin/python3.10", 10},
-    {"py3_11", "/root/.pyenv/versions/3.11.7/bin/python3.11", 11},
-    {"py3_12", "/root/.pyenv/versions/3.12.1/bin/python3.12", 12},
-    {"py3_13", "/root/.pyenv/versions/3.13.0/bin/python3.13", 13},
-    {"debian3_11", "/usr/bin/python3.11", 11},
-};
-
-void PrintTo(const Interp& i, std::ostream* os) { *os << i.label; }
 
 // Dumps str objects; expected kind/ascii/UTF-8 come from Python-level facts.
 const char kScript[] = R"PY(
@@ -167,7 +150,7 @@ TEST_P(UnicodeInterp, DecodesRealStrings) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, UnicodeInterp, ::testing::ValuesIn(kInterps),
+INSTANTIATE_TEST_SUITE_P(Interpreters, UnicodeInterp, ::testing::ValuesIn(test_interpreters()),
                          [](const ::testing::TestParamInfo<Interp>& i) { return std::string(i.param.label); });
 
 TEST(Unicode, Kinds) {

@@ -18,6 +18,7 @@
 #include "profiler/attach.h"
 #include "profiler/thread_reader.h"
 #include "symbolizer/code_cache.h"
+#include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {
 namespace {
@@ -37,28 +38,10 @@ class RecordingMemory : public RemoteMemory {
   SnapshotMemory* out_;
 };
 
-struct Interp {
-  const char* label;
-  const char* version;  // pyenv version directory, or "" for Debian's python3
-  const char* binary;
-};
-
-const Interp kInterps[] = {
-    {"py3_8", "3.8.18", "python3.8"},    {"py3_9", "3.9.18", "python3.9"},   {"py3_10", "3.10.13", "python3.10"},
-    {"py3_11", "3.11.7", "python3.11"},  {"py3_12", "3.12.1", "python3.12"}, {"py3_13", "3.13.0", "python3.13"},
-    {"debian3_11", "", "/usr/bin/python3.11"},
-};
-
-std::string interpreter_path(const Interp& in) {
-  if (!*in.version) return in.binary;
-  const char* root = getenv("PYENV_ROOT");
-  return std::string(root ? root : "/root/.pyenv") + "/versions/" + in.version + "/bin/" + in.binary;
-}
-
 class WalkerSnapshot : public ::testing::TestWithParam<Interp> {
  protected:
   void SetUp() override {
-    python_ = interpreter_path(GetParam());
+    python_ = GetParam().path;
     if (access(python_.c_str(), X_OK) != 0) GTEST_SKIP() << "interpreter not installed: " << python_;
     int ready[2], wait[2];
     ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);
@@ -202,7 +185,7 @@ TEST_P(WalkerSnapshot, ReplaysRecordedReadsAndSurvivesCorruption) {
   unlink(path.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, WalkerSnapshot, ::testing::ValuesIn(kInterps),
+INSTANTIATE_TEST_SUITE_P(Interpreters, WalkerSnapshot, ::testing::ValuesIn(test_interpreters()),
                          [](const auto& info) { return std::string(info.param.label); });
 
 }  // namespace
