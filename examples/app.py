@@ -11,7 +11,7 @@ import os
 from fastapi import FastAPI
 
 app = FastAPI()
-SPANS_PER_REQUEST = 12
+SPANS_PER_REQUEST = 20
 
 
 def _lookup_version():
