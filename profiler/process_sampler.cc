@@ -22,7 +22,7 @@ ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const Sampli
       profile_(profile),
       reader_(*proc_),
       codes_(*proc_->memory, proc_->layout, proc_->code_type),
-      cpu_(proc_->pid) {
+      states_(proc_->pid) {
   labels_.pid = proc_->pid;
 }
 
@@ -87,7 +87,7 @@ void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const st
 }
 
 // Wall mode: every pending task every tick, suspended ones at their await point. CPU
-// mode: only a running task, with its thread's CPU time.
+// mode: only a running task, and only while its thread is on a CPU.
 void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of,
                                   SamplingStats* stats) {
   covered_.clear();
@@ -143,9 +143,8 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     if (options_.gil && !t.holds_gil) continue;
     uint64_t weight = wall_ns;
     if (cpu_mode) {
-      int64_t used = t.ts.native_id ? cpu_.delta_ns(t.ts.native_id) : -1;
-      if (used > 0) {
-        weight = static_cast<uint64_t>(used);
+      // On a CPU now: charged the whole interval, like any sampling profiler.
+      if (t.ts.native_id && states_.state(t.ts.native_id) == RunState::kRunning) {
         cpu_of_[t.ts.native_id] = weight;
       } else if (!options_.idle) {
         continue;
@@ -171,7 +170,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     }
     add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
   }
-  if (cpu_mode && ticks_ % 256 == 0) cpu_.sweep();
+  if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
   // Code objects can be freed and their addresses reused: re-check a slice of the
   // cache about ten times a second.
   int64_t now = monotonic_ns();

@@ -1,5 +1,5 @@
 // Samples one attached Python process into the shared profile: lists its threads,
-// keeps the ones the mode wants (CPU used since the last tick, GIL holder), walks
+// keeps the ones the mode wants (on a CPU this tick, GIL holder), walks
 // them and resolves frames through the code-object cache.
 #pragma once
 #include <memory>
@@ -10,7 +10,7 @@
 #include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
 #include "profiler/profile.h"
-#include "profiler/thread_cpu.h"
+#include "profiler/thread_run_state.h"
 #include "profiler/thread_reader.h"
 #include "symbolizer/code_cache.h"
 
@@ -18,7 +18,7 @@ namespace pyprofd {
 
 struct SamplingOptions {
   ProfileMode mode = ProfileMode::kCpu;
-  bool idle = false;  // cpu mode: keep threads that used no CPU since the last tick
+  bool idle = false;  // cpu mode: keep threads that are not on a CPU too
   bool gil = false;   // keep only the GIL holder
   bool async_tasks = false;  // asyncio: one stack per task, await chains nested (--async)
 };
@@ -55,7 +55,7 @@ class ProcessSampler {
   Profile* profile_;
   ThreadReader reader_;
   CodeCache codes_;
-  ThreadCpu cpu_;
+  ThreadRunState states_;
   std::vector<ThreadSample> threads_;
   std::vector<StackFrame> stack_;
   SampleLabels labels_;
@@ -65,7 +65,7 @@ class ProcessSampler {
   std::unique_ptr<AsyncioReader> asyncio_;
   std::vector<TaskInfo> tasks_;
   std::vector<AsyncStack> async_stacks_;
-  std::unordered_map<uint64_t, uint64_t> cpu_of_;      // native thread id -> CPU ns this tick (cpu mode)
+  std::unordered_map<uint64_t, uint64_t> cpu_of_;      // native thread id -> weight of a thread on a CPU this tick (cpu mode)
   std::unordered_map<uint64_t, uint64_t> thread_of_;   // native thread id -> pthread id (for names)
   std::vector<uint64_t> covered_;                       // threads sampled through their running task
   uint64_t ticks_ = 0;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <random>
 
 #include "profiler/clock.h"
 #include "profiler/process_tree.h"
@@ -87,26 +88,34 @@ void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(c
   const int64_t cpu_start = process_cpu_ns();
   const int64_t start = monotonic_ns();
   const int64_t end = options_.duration_s > 0 ? start + static_cast<int64_t>(options_.duration_s * 1e9) : INT64_MAX;
-  int64_t next = start;
+  // Tick k fires at a random point of the first half of its period: a fixed phase
+  // locks onto targets whose own timers run at a multiple of the period (a worker
+  // that computes 1 ms and sleeps 2 ms was seen at the same two instants of its
+  // cycle every time). The weights are the real intervals, so totals stay right.
+  std::minstd_rand rng(static_cast<uint32_t>(start));
+  std::uniform_int_distribution<int64_t> jitter(0, period / 2);
+  int64_t next = start;  // the period grid
+  int64_t deadline = start;
   int64_t last_tick = start - period;  // the first sample stands for one period
   int64_t next_scan = start + kTreeScanNs;
   int64_t next_status = start + kStatusNs;
 
   while (!*stop) {
     int64_t now = monotonic_ns();
-    if (now < next) {
-      timespec ts{static_cast<time_t>(next / 1000000000), static_cast<long>(next % 1000000000)};
+    if (now < deadline) {
+      timespec ts{static_cast<time_t>(deadline / 1000000000), static_cast<long>(deadline % 1000000000)};
       if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) continue;
       now = monotonic_ns();
     }
     if (now >= end) break;
     // A late tick is counted as missed, not made up in a burst.
-    if (now - next >= period) {
-      int64_t missed = (now - next) / period;
+    if (now - deadline >= period) {
+      int64_t missed = (now - deadline) / period;
       summary_.missed_ticks += static_cast<uint64_t>(missed);
       next += missed * period;
     }
     next += period;
+    deadline = next + jitter(rng);
     uint64_t wall = static_cast<uint64_t>(now - last_tick);
     last_tick = now;
     ++summary_.ticks;

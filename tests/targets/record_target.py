@@ -4,6 +4,7 @@
 #   ratio SECONDS       heavy() burns 3 ms of CPU for every 1 ms light() burns, for SECONDS
 #   recurse SECONDS     CPU work at the bottom of a 200-deep recursion
 #   threads SECONDS     a busy thread (spin) and a sleeping thread (sleeper)
+#   bursts SECONDS      burn() runs 2 ms, then rest() sleeps 1 ms: a request handler's rhythm
 #   forever             CPU work until killed or WAIT_FD closes
 #   exit CODE           a short burst of work, then exit with CODE
 import os
@@ -66,6 +67,23 @@ def threads(seconds):
     t2.join()
 
 
+def burn():
+    end = time.monotonic() + 0.002
+    while time.monotonic() < end:
+        pass
+
+
+def rest():
+    time.sleep(0.001)
+
+
+def bursts(seconds):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        burn()
+        rest()
+
+
 def forever(wait_fd):
     # Work until the test closes the wait pipe (or kills us).
     import select
@@ -84,6 +102,8 @@ def main():
         recurse(200, time.monotonic() + float(arg))
     elif mode == "threads":
         threads(float(arg))
+    elif mode == "bursts":
+        bursts(float(arg))
     elif mode == "forever":
         forever(wait_fd)
     elif mode == "exit":

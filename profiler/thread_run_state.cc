@@ -1,0 +1,55 @@
+#include "profiler/thread_run_state.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace pyprofd {
+
+RunState parse_stat_state(const char* text, size_t len) {
+  const void* p = memrchr(text, ')', len);
+  if (!p) return RunState::kGone;
+  size_t at = static_cast<size_t>(static_cast<const char*>(p) - text) + 2;  // ") S"
+  if (at >= len) return RunState::kGone;
+  return text[at] == 'R' ? RunState::kRunning : RunState::kIdle;
+}
+
+ThreadRunState::~ThreadRunState() {
+  for (auto& [tid, e] : threads_)
+    if (e.fd >= 0) close(e.fd);
+}
+
+RunState ThreadRunState::state(uint64_t tid) {
+  auto it = threads_.find(tid);
+  if (it == threads_.end()) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/task/%llu/stat", pid_, static_cast<unsigned long long>(tid));
+    Entry e;
+    e.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (e.fd < 0) return RunState::kGone;
+    it = threads_.emplace(tid, e).first;
+  }
+  it->second.used = true;
+  // The state sits within the first 64 bytes unless COMM (at most 64 bytes for
+  // kernel threads, 16 for others) is long: read enough for any COMM.
+  char buf[160];
+  ssize_t n = pread(it->second.fd, buf, sizeof buf, 0);
+  if (n <= 0) return RunState::kGone;
+  return parse_stat_state(buf, static_cast<size_t>(n));
+}
+
+void ThreadRunState::sweep() {
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (!it->second.used) {
+      if (it->second.fd >= 0) close(it->second.fd);
+      it = threads_.erase(it);
+    } else {
+      it->second.used = false;
+      ++it;
+    }
+  }
+}
+
+}  // namespace pyprofd

@@ -1,0 +1,44 @@
+// Whether another process's threads are on a CPU right now, from the state field of
+// /proc/PID/task/TID/stat ('R': running or runnable), as py-spy decides it.
+//
+// Not schedstat's CPU time: the kernel advances it only at scheduler ticks and when a
+// thread is switched out, so a thread that ran 1 ms and then went to sleep shows its
+// CPU on the next tick, when its stack is already the sleeping one. Weighting that
+// stack by the delta charged request handlers' CPU to the event loop's select().
+// Each thread's stat file stays open and is re-read with one pread per tick.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <unordered_map>
+
+namespace pyprofd {
+
+enum class RunState { kRunning, kIdle, kGone };
+
+// The state from the text of a stat file ("PID (COMM) S ..."; COMM may hold ')' and
+// spaces, so the state follows the last ')'). kGone when the text has none.
+RunState parse_stat_state(const char* text, size_t len);
+
+class ThreadRunState {
+ public:
+  explicit ThreadRunState(pid_t pid) : pid_(pid) {}
+  ~ThreadRunState();
+  ThreadRunState(const ThreadRunState&) = delete;
+  ThreadRunState& operator=(const ThreadRunState&) = delete;
+
+  RunState state(uint64_t tid);
+  // Closes files of threads not asked about since the previous sweep.
+  void sweep();
+
+ private:
+  struct Entry {
+    int fd = -1;
+    bool used = false;
+  };
+
+  pid_t pid_;
+  std::unordered_map<uint64_t, Entry> threads_;
+};
+
+}  // namespace pyprofd

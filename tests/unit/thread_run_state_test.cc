@@ -1,0 +1,59 @@
+#include "profiler/thread_run_state.h"
+
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+namespace pyprofd {
+namespace {
+
+RunState parse(const char* s) { return parse_stat_state(s, std::strlen(s)); }
+
+TEST(ThreadRunState, ParsesTheStateAfterTheLastParenthesis) {
+  EXPECT_EQ(parse("123 (python3) R 1 123 123 0 -1"), RunState::kRunning);
+  EXPECT_EQ(parse("123 (python3) S 1 123 123 0 -1"), RunState::kIdle);
+  EXPECT_EQ(parse("123 (python3) D 1"), RunState::kIdle);
+  // COMM is the thread's name: it may hold ") R " itself.
+  EXPECT_EQ(parse("77 (a) R (b) S 1 2 3"), RunState::kIdle);
+  EXPECT_EQ(parse("77 (x) S) R 1 2 3"), RunState::kRunning);
+  EXPECT_EQ(parse("77 (x)"), RunState::kGone);
+  EXPECT_EQ(parse("77 (x "), RunState::kGone);
+  EXPECT_EQ(parse(""), RunState::kGone);
+}
+
+// This process's own threads: one spinning, one blocked in a sleep.
+TEST(ThreadRunState, TellsARunningThreadFromASleepingOne) {
+  std::atomic<bool> stop{false};
+  std::atomic<long> spin_tid{0}, sleep_tid{0};
+  std::thread spinner([&] {
+    spin_tid = syscall(SYS_gettid);
+    while (!stop) {
+    }
+  });
+  std::thread sleeper([&] {
+    sleep_tid = syscall(SYS_gettid);
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  });
+  while (!spin_tid || !sleep_tid) std::this_thread::yield();
+  ThreadRunState states(getpid());
+  int running = 0, sleeping_running = 0;
+  for (int i = 0; i < 50; ++i) {
+    running += states.state(spin_tid) == RunState::kRunning;
+    sleeping_running += states.state(sleep_tid) == RunState::kRunning;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop = true;
+  spinner.join();
+  sleeper.join();
+  EXPECT_EQ(running, 50);  // running or runnable: a spinning thread never sleeps
+  EXPECT_LT(sleeping_running, 10);
+  EXPECT_EQ(states.state(spin_tid), RunState::kGone);  // joined: its /proc entry is gone
+}
+
+}  // namespace
+}  // namespace pyprofd
