@@ -4,7 +4,7 @@
 #   ratio SECONDS       heavy() burns 3 ms of CPU for every 1 ms light() burns, for SECONDS
 #   recurse SECONDS     CPU work at the bottom of a 200-deep recursion
 #   threads SECONDS     a busy thread (spin) and a sleeping thread (sleeper)
-#   bursts SECONDS      burn() runs 2 ms, then rest() sleeps 1 ms: a request handler's rhythm
+#   bursts SECONDS      burn() runs 4 ms, then rest() sleeps 2 ms: a request handler's rhythm
 #   forever             CPU work until killed or WAIT_FD closes
 #   exit CODE           a short burst of work, then exit with CODE
 import os
@@ -68,13 +68,13 @@ def threads(seconds):
 
 
 def burn():
-    end = time.monotonic() + 0.002
+    end = time.monotonic() + 0.004
     while time.monotonic() < end:
         pass
 
 
 def rest():
-    time.sleep(0.001)
+    time.sleep(0.002)
 
 
 def bursts(seconds):
