@@ -360,8 +360,9 @@ class Bench:
                    "total = pyprofd's own CPU in its sampling loop (its summary line) / samples or / ticks; one "
                    "thread, so in wall mode every tick is one sample. floor = CPU per tick of the bare timer "
                    "wakeup (bench/tick_cost.c) measured next to the same target; minus floor = total per tick − "
-                   "floor, i.e. what pyprofd itself adds to each wakeup. In cpu mode a tick whose thread shows no "
-                   "new CPU time gives no sample (samples/ticks < 100 %).")
+                   "floor, i.e. what pyprofd itself adds to each wakeup. In cpu mode a tick whose thread is not "
+                   "on a CPU gives no sample (samples/ticks < 100 %); the spinning target always is, so cpu mode "
+                   "costs one extra pread of /proc/PID/task/TID/stat per tick.")
 
     # ------------------------------------------------------------ item 2
     def item2(self):
