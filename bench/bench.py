@@ -196,7 +196,7 @@ SUMMARY = [
                             r"(\d+) missed ticks")),
     ("counts", re.compile(r"threads: (\d+); invalid samples: (\d+); errors: (\d+)")),
     ("cpu", re.compile(r"own CPU ([\d.]+) s \(([\d.]+) us per tick, ([\d.]+) us per sample\); "
-                       r"first sample after ([-\d.]+) ms")),
+                       r"(?:first sample after ([\d.]+) ms|no sample taken)")),
 ]
 
 
@@ -214,7 +214,7 @@ def parse_summary(text):
             s.update(threads=int(g[0]), invalid=int(g[1]), errors=int(g[2]))
         else:
             s.update(own_cpu_s=float(g[0]), us_per_tick=float(g[1]), us_per_sample=float(g[2]),
-                     first_sample_ms=float(g[3]))
+                     first_sample_ms=float(g[3]) if g[3] is not None else -1.0)
     return s
 
 

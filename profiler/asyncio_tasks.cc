@@ -95,8 +95,15 @@ AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t i
 int AsyncioReader::resolve() {
   if (reg_.resolved) return 1;
   if (!al_) return -1;
+  // Looking for the module walks sys.modules (tens of reads): a process that has not
+  // imported asyncio (a gunicorn master) is looked at again only after some import.
+  auto sig = objs_.modules_signature(interp_);
+  if (sig && modules_sig_ && *sig == *modules_sig_) return 0;
   auto tasks_mod = objs_.module(interp_, "asyncio.tasks");
-  if (!tasks_mod) return 0;
+  if (!tasks_mod) {
+    modules_sig_ = sig;
+    return 0;
+  }
   auto attr = [&](uint64_t mod, const char* name) { return objs_.module_attr(mod, name).value_or(0); };
   Registries r;
   uint64_t weak_set = attr(*tasks_mod, l_.minor >= 12 ? "_scheduled_tasks" : "_all_tasks");

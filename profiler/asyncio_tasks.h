@@ -16,6 +16,7 @@
 // counted, never a crash.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -122,6 +123,7 @@ class AsyncioReader {
   std::unordered_map<uint64_t, uint64_t> co_code_;    // <=3.10: code -> co_code bytes
   std::unordered_map<uint64_t, bool> await_op_;       // instruction address -> "suspended in an await"
   size_t invalid_ = 0;
+  std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing
   std::vector<uint8_t> merged_buf_;
   std::vector<ReadOp> merged_ops_;
 };

@@ -152,7 +152,10 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     }
     t.weight = weight;
   }
-  if (options_.async_tasks) sample_tasks(wall_ns, cpu_of_, stats);
+  // cpu mode emits only running tasks: with no thread of this process on a CPU there
+  // is nothing to read (an idle service costs a stat read per thread, not a task walk).
+  covered_.clear();
+  if (options_.async_tasks && (!cpu_mode || !cpu_of_.empty())) sample_tasks(wall_ns, cpu_of_, stats);
 
   for (auto& t : threads_) {
     if (!t.weight) continue;

@@ -321,6 +321,27 @@ std::optional<uint64_t> PyObjects::instance_attr(uint64_t obj, std::string_view 
   return dict_get_str(*dict, name);
 }
 
+std::optional<uint64_t> PyObjects::modules_signature(uint64_t interp_state) {
+  if (layout_.is_modules == 0) return std::nullopt;
+  // The sys.modules dict lives as long as the interpreter: its address is read once.
+  if (modules_interp_ != interp_state || !modules_dict_) {
+    auto modules = read_ptr(interp_state + layout_.is_modules);
+    if (!modules) return std::nullopt;
+    modules_interp_ = interp_state;
+    modules_dict_ = *modules;
+  }
+  uint8_t head[64];  // the dict's header: ma_used and ma_keys in one read
+  size_t n = std::max(layout_.dict_used, layout_.dict_keys) + 8;
+  if (n > sizeof head || !mem_.read(modules_dict_, head, n)) {
+    modules_dict_ = 0;
+    return std::nullopt;
+  }
+  uint64_t used, keys;
+  std::memcpy(&used, head + layout_.dict_used, 8);
+  std::memcpy(&keys, head + layout_.dict_keys, 8);
+  return used * 0x9E3779B97F4A7C15ULL ^ keys;
+}
+
 std::optional<uint64_t> PyObjects::module(uint64_t interp_state, std::string_view name) {
   if (layout_.is_modules == 0) return std::nullopt;
   auto modules = read_ptr(interp_state + layout_.is_modules);

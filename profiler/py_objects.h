@@ -28,6 +28,9 @@ class PyObjects {
   std::optional<std::string> type_name(uint64_t obj);
   // obj.__dict__[name] for an instance (tp_dictoffset dict, 3.11+ managed dict or values).
   std::optional<uint64_t> instance_attr(uint64_t obj, std::string_view name);
+  // Changes whenever a module is added to sys.modules (its ma_used and ma_keys), so a
+  // caller waiting for an import can skip the scan while nothing was imported.
+  std::optional<uint64_t> modules_signature(uint64_t interp_state);
   // sys.modules[name], from PyInterpreterState.
   std::optional<uint64_t> module(uint64_t interp_state, std::string_view name);
   // module.__dict__[name].
@@ -37,6 +40,7 @@ class PyObjects {
                   size_t max_items = 4096);
 
  private:
+  uint64_t modules_interp_ = 0, modules_dict_ = 0;  // for modules_signature
   struct Entry {
     uint64_t key = 0;
     uint64_t value = 0;  // 0 for split tables: the value lives in the values array

@@ -291,17 +291,19 @@ int run_record(const std::vector<std::string>& all_args) {
   sigprocmask(SIG_BLOCK, &block, &old);
 
   double secs = s.wall_ns / 1e9;
+  char first_sample[64] = "no sample taken";
+  if (s.first_sample_ns >= 0) std::snprintf(first_sample, sizeof first_sample, "first sample after %.1f ms", s.first_sample_ns / 1e6);
   std::fprintf(stderr,
                "pyprofd: recorded %.2f s: %llu samples, %llu ticks at %.1f Hz (requested %g Hz), %llu missed ticks\n"
                "pyprofd: processes: %s (%zu); threads: %zu; invalid samples: %llu; errors: %llu\n"
-               "pyprofd: own CPU %.3f s (%.1f us per tick, %.1f us per sample); first sample after %.1f ms\n",
+               "pyprofd: own CPU %.3f s (%.1f us per tick, %.1f us per sample); %s\n",
                secs, static_cast<unsigned long long>(s.stats.samples), static_cast<unsigned long long>(s.ticks),
                secs > 0 ? s.ticks / secs : 0.0, rate, static_cast<unsigned long long>(s.missed_ticks),
                describe_pids(s.pids).c_str(), s.pids.size(), s.threads,
                static_cast<unsigned long long>(s.stats.invalid), static_cast<unsigned long long>(s.stats.errors),
                s.own_cpu_ns / 1e9, s.ticks ? s.own_cpu_ns / 1e3 / s.ticks : 0.0,
                s.stats.samples ? s.own_cpu_ns / 1e3 / s.stats.samples : 0.0,
-               s.first_sample_ns >= 0 ? s.first_sample_ns / 1e6 : -1.0);
+               first_sample);
 
   int rc = kExitOk;
   for (const auto& t : targets) {

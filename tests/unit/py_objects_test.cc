@@ -178,6 +178,10 @@ TEST_P(PyObjectsLive, ModulesAndGlobals) {
   EXPECT_EQ(objs_->module(interp, "__main__"), target_.addr("main_module"));
   EXPECT_EQ(objs_->module(interp, "pyprofd_custom"), target_.addr("custom"));
   EXPECT_FALSE(objs_->module(interp, "no_such_module"));
+  // Nothing is imported while the target blocks: the signature holds still.
+  auto sig = objs_->modules_signature(interp);
+  ASSERT_TRUE(sig);
+  EXPECT_EQ(objs_->modules_signature(interp), sig);
   EXPECT_EQ(objs_->dict_get_str(target_.addr("modules"), "threading"), target_.addr("threading"));
 
   EXPECT_EQ(objs_->module_attr(target_.addr("threading"), "_active"), target_.addr("active"));
