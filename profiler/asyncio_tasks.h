@@ -65,6 +65,8 @@ class AsyncioReader {
   static constexpr size_t kMaxChainDepth = 256;    // coroutines per await chain
   static constexpr size_t kMaxTaskDepth = 256;     // tasks per stack
   static constexpr size_t kStackPeek = 256;        // value-stack bytes read along with each frame
+  static constexpr size_t kMaxPrefetch = 1 << 16;  // chain objects remembered for the next tick
+  static constexpr size_t kMaxPrefetchBytes = 16 << 20;
 
   AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state);
 
@@ -109,6 +111,7 @@ class AsyncioReader {
   void read_names(std::vector<TaskInfo>* tasks, const std::vector<uint64_t>& name_objs);
   // end[i]: the object task i's chain ends on (not a coroutine) and its type.
   void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end);
+  void prefetch_chains();
   void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
                       const std::unordered_map<uint64_t, size_t>& index);
 
@@ -124,6 +127,9 @@ class AsyncioReader {
   std::unordered_map<uint64_t, bool> await_op_;       // instruction address -> "suspended in an await"
   size_t invalid_ = 0;
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing
+  std::vector<std::pair<uint64_t, size_t>> chain_reads_, chain_reads_next_;  // (address, length) per tick
+  std::unordered_map<uint64_t, std::pair<size_t, size_t>> prefetched_;       // address -> (offset, length)
+  std::vector<uint8_t> prefetch_buf_;
   std::vector<uint8_t> merged_buf_;
   std::vector<ReadOp> merged_ops_;
 };

@@ -32,10 +32,12 @@ class AsyncRatioTest(unittest.TestCase):
         # Both sit under worker, which sits under its task.
         for fn in (slow, fast):
             self.assertEqual({k[2] for k in fn["callers"]}, {"worker"})
+        # A tick whose task list was read just as the loop switched tasks keeps the plain
+        # thread stack (Handle._run -> worker): allowed rarely (see test_async), never as the rule.
         worker = common.by_name(stats, "worker")
         self.assertTrue(worker["callers"])
-        for caller in worker["callers"]:
-            self.assertTrue(caller[2].startswith("<task Task-"), caller)
+        under_task = sum(v[0] for k, v in worker["callers"].items() if k[2].startswith("<task Task-"))
+        self.assertGreaterEqual(under_task, 0.95 * sum(v[0] for v in worker["callers"].values()), worker["callers"])
 
     def test_cpu_mode(self):
         stats, out, err = self.launch(mode="cpu", target_args=("workers", "3"))

@@ -430,10 +430,19 @@ TEST_P(AsyncioLive, ReplayAndCorruptedReplay) {
   ASSERT_EQ(replayed.size(), recorded.size());
   ASSERT_FALSE(rec.pages().empty());
   ASSERT_GT(recorded.size(), 10u);
+  // The second read takes last read's chain objects from one prefetch: the same result.
+  std::vector<TaskInfo> prefetched;
+  ASSERT_TRUE(replay.read_tasks(&prefetched));
+  ASSERT_EQ(prefetched.size(), recorded.size());
   for (size_t i = 0; i < replayed.size(); ++i) {
     EXPECT_EQ(replayed[i].name, recorded[i].name);
     EXPECT_EQ(replayed[i].chain.size(), recorded[i].chain.size());
     EXPECT_EQ(replayed[i].awaits, recorded[i].awaits);
+    ASSERT_EQ(prefetched[i].chain.size(), recorded[i].chain.size());
+    for (size_t k = 0; k < recorded[i].chain.size(); ++k) {
+      EXPECT_EQ(prefetched[i].chain[k].code, recorded[i].chain[k].code);
+      EXPECT_EQ(prefetched[i].chain[k].byte_offset, recorded[i].chain[k].byte_offset);
+    }
   }
   std::mt19937_64 rng(GetParam().minor);
   std::vector<uint64_t> page_addrs;
@@ -458,6 +467,7 @@ TEST_P(AsyncioLive, ReplayAndCorruptedReplay) {
     std::vector<TaskInfo> tasks;
     std::vector<AsyncStack> stacks;
     r.read_tasks(&tasks);
+    r.read_tasks(&tasks);  // again, through the prefetch of the first read's chain objects
     decoded += !tasks.empty();
     EXPECT_LE(tasks.size(), AsyncioReader::kMaxTasks);
     r.build_stacks(tasks, threads_, &stacks);
