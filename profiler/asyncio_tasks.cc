@@ -1,5 +1,7 @@
 #include "profiler/asyncio_tasks.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
@@ -296,6 +298,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     uint64_t code = 0;
     uint64_t tos = 0;
     uint16_t op = 0;
+    bool tos_read = false;  // tos comes from this level's own read
   };
   const bool old = l_.minor <= 10;
   // 3.11+: generator + embedded frame + stack; <=3.10: the generator head, then the frame + stack.
@@ -314,6 +317,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
   // Reads n objects of len bytes (retrying failures with min bytes: an object at a mapping's end).
   // Objects read at the same address last tick were fetched in one go by prefetch_chains().
   std::vector<size_t> missed;
+  size_t hits = 0, misses = 0;
   auto read_all = [&](std::vector<uint8_t>* out, const std::vector<uint64_t>& addrs, size_t len, size_t min) {
     out->assign(addrs.size() * len, 0);
     std::vector<bool> ok(addrs.size());
@@ -325,10 +329,12 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
       if (p != prefetched_.end() && p->second.second == len) {
         std::memcpy(out->data() + j * len, prefetch_buf_.data() + p->second.first, len);
         ok[j] = true;
+        ++hits;
         continue;
       }
       ops.push_back(ReadOp{addrs[j], out->data() + j * len, len});
       missed.push_back(j);
+      ++misses;
     }
     readv_merged(&ops);
     for (size_t m = 0; m < missed.size(); ++m) {
@@ -444,9 +450,21 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     }
     // Whatever is still unknown: awaited objects outside the peeked bytes, instructions not seen before.
     if (await_op_.size() > kMaxCache) await_op_.clear();
+    // (A frame with many locals has its stack top beyond the peeked bytes: that word is
+    // prefetched too.)
     ops.clear();
     for (Item& it : live) {
-      if (!it.tos) ops.push_back(ReadOp{it.tos_addr, &it.tos, 8});
+      it.tos_read = !it.tos;
+      if (it.tos_read) {
+        if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(it.tos_addr, 8);
+        auto p = prefetched_.find(it.tos_addr);
+        if (p != prefetched_.end() && p->second.second == 8) {
+          std::memcpy(&it.tos, prefetch_buf_.data() + p->second.first, 8);
+          it.tos_read = false;
+          ++hits;
+        }
+      }
+      if (it.tos_read) ops.push_back(ReadOp{it.tos_addr, &it.tos, 8});
       if (it.op_addr && !await_op_.count(it.op_addr)) ops.push_back(ReadOp{it.op_addr, &it.op, old ? size_t{1} : size_t{2}});
     }
     readv_merged(&ops);
@@ -454,7 +472,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     size_t o = 0;
     for (Item& it : live) {
       bool ok_tos = true;
-      if (!it.tos) ok_tos = ops[o++].ok;
+      if (it.tos_read) ok_tos = ops[o++].ok;
       bool is_await = true;
       if (it.op_addr) {
         auto c = await_op_.find(it.op_addr);
@@ -479,6 +497,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     auto& chain = (*tasks)[i].chain;
     chain.assign(frames[i].rbegin(), frames[i].rend());  // innermost first
   }
+  SPDLOG_DEBUG("await chains: {} objects from the prefetch, {} read level by level", hits, misses);
   chain_reads_.swap(chain_reads_next_);
   chain_reads_next_.clear();
 }
