@@ -23,6 +23,7 @@
 #include "profiler/attach.h"
 #include "profiler/thread_reader.h"
 #include "symbolizer/code_cache.h"
+#include "tests/unit/report_target.h"
 
 namespace pyprofd {
 namespace {
@@ -50,45 +51,6 @@ const Case kCases[] = {
     {"py3_12_eager", PYENV("3.12.1", 12), 12, "eager"}, {"py3_13_eager", PYENV("3.13.0", 13), 13, "eager"},
 };
 #undef PYENV
-
-// Starts the target; it writes one JSON line to our pipe from inside the running task.
-class Target {
- public:
-  bool start(const char* python, const char* mode, std::string* err) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return *err = "pipe", false;
-    std::string script = std::string(PYPROFD_SOURCE_DIR) + "/tests/targets/asyncio_target.py";
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-      int w = dup(fds[1]);                // the dup has no O_CLOEXEC: inherited by python
-      std::string fd = std::to_string(w);
-      execl(python, python, script.c_str(), fd.c_str(), mode, static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    std::string line;
-    char c;
-    pollfd p{fds[0], POLLIN, 0};
-    while (poll(&p, 1, 60000) == 1 && read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    if (line.empty()) return *err = "target wrote no report", false;
-    report_ = nlohmann::json::parse(line);
-    return true;
-  }
-  ~Target() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  const nlohmann::json& report() const { return report_; }
-
- private:
-  pid_t pid_ = -1;
-  nlohmann::json report_;
-};
 
 // Records every page read through it, so a live read can be replayed (and corrupted) later.
 class RecordingMemory : public RemoteMemory {
@@ -147,7 +109,7 @@ class AsyncioLive : public ::testing::TestWithParam<Case> {
     const Case& c = GetParam();
     if (access(c.path, X_OK) != 0) GTEST_SKIP() << "interpreter not installed: " << c.path;
     std::string err;
-    ASSERT_TRUE(target_.start(c.path, c.mode, &err)) << err;
+    ASSERT_TRUE(target_.start(c.path, "asyncio_target.py", c.mode, &err)) << err;
     ASSERT_EQ(rep()["version"][1].get<int>(), c.minor);
     AttachError aerr;
     proc_ = attach_python(target_.pid(), &aerr);
@@ -200,7 +162,7 @@ class AsyncioLive : public ::testing::TestWithParam<Case> {
   bool has_group() const { return rep()["tasks"].contains("TG"); }
   bool eager() const { return std::string(GetParam().mode) == "eager"; }
 
-  Target target_;
+  ReportTarget target_;
   std::unique_ptr<PythonProcess> proc_;
   std::unique_ptr<ThreadReader> threads_reader_;
   std::vector<ThreadSample> threads_;

@@ -18,50 +18,11 @@
 #include "profiler/py_objects.h"
 #include "profiler/remote_memory.h"
 #include "profiler/thread_names.h"
+#include "tests/unit/report_target.h"
 #include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {
 namespace {
-
-// Starts the target; it writes one JSON line to our pipe once every object exists.
-class Target {
- public:
-  bool start(const char* python, std::string* err) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return *err = "pipe", false;
-    std::string script = std::string(PYPROFD_SOURCE_DIR) + "/tests/targets/objects_target.py";
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test
-      int w = dup(fds[1]);                // the dup has no O_CLOEXEC: inherited by python
-      std::string fd = std::to_string(w);
-      execl(python, python, script.c_str(), fd.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(fds[1]);
-    std::string line;
-    char c;
-    pollfd p{fds[0], POLLIN, 0};
-    while (poll(&p, 1, 60000) == 1 && read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-    close(fds[0]);
-    if (line.empty()) return *err = "target wrote no report", false;
-    report_ = nlohmann::json::parse(line);
-    return true;
-  }
-  ~Target() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  const nlohmann::json& report() const { return report_; }
-  uint64_t addr(const char* key) const { return report_.at(key).get<uint64_t>(); }
-
- private:
-  pid_t pid_ = -1;
-  nlohmann::json report_;
-};
 
 class PyObjectsLive : public ::testing::TestWithParam<Interp> {
  protected:
@@ -71,7 +32,7 @@ class PyObjectsLive : public ::testing::TestWithParam<Interp> {
     layout_ = builtin_layout(3, in.minor);
     ASSERT_NE(layout_, nullptr) << "no layout for 3." << in.minor;
     std::string err;
-    ASSERT_TRUE(target_.start(in.path, &err)) << err;
+    ASSERT_TRUE(target_.start(in.path, "objects_target.py", nullptr, &err)) << err;
     ASSERT_EQ(target_.report()["version"][1].get<int>(), in.minor);
     mem_ = std::make_unique<LiveMemory>(target_.pid());
     objs_ = std::make_unique<PyObjects>(*mem_, *layout_);
@@ -88,7 +49,7 @@ class PyObjectsLive : public ::testing::TestWithParam<Interp> {
   }
 
   const Layout* layout_ = nullptr;
-  Target target_;
+  ReportTarget target_;
   std::unique_ptr<LiveMemory> mem_;
   std::unique_ptr<PyObjects> objs_;
 };
