@@ -24,6 +24,7 @@
 #include "profiler/thread_reader.h"
 #include "symbolizer/code_cache.h"
 #include "tests/unit/report_target.h"
+#include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {
 namespace {
@@ -35,22 +36,31 @@ struct Case {
   const char* mode;
 };
 
-#define PYENV(v, m) "/root/.pyenv/versions/" v "/bin/python3." #m
-const Case kCases[] = {
-    {"py3_8_c", PYENV("3.8.18", 8), 8, "c"},        {"py3_9_c", PYENV("3.9.18", 9), 9, "c"},
-    {"py3_10_c", PYENV("3.10.13", 10), 10, "c"},    {"py3_11_c", PYENV("3.11.7", 11), 11, "c"},
-    {"py3_12_c", PYENV("3.12.1", 12), 12, "c"},     {"py3_13_c", PYENV("3.13.0", 13), 13, "c"},
-    {"debian3_11_c", "/usr/bin/python3.11", 11, "c"},
-    {"py3_8_py", PYENV("3.8.18", 8), 8, "py"},      {"py3_10_py", PYENV("3.10.13", 10), 10, "py"},
-    {"py3_11_py", PYENV("3.11.7", 11), 11, "py"},   {"py3_12_py", PYENV("3.12.1", 12), 12, "py"},
-    {"py3_13_py", PYENV("3.13.0", 13), 13, "py"},
-    {"debian3_11_uvloop", "/usr/bin/python3.11", 11, "uvloop"},
-    {"py3_8_many", PYENV("3.8.18", 8), 8, "many"},  {"py3_10_many", PYENV("3.10.13", 10), 10, "many"},
-    {"py3_11_many", PYENV("3.11.7", 11), 11, "many"}, {"py3_12_many", PYENV("3.12.1", 12), 12, "many"},
-    {"py3_13_many", PYENV("3.13.0", 13), 13, "many"},
-    {"py3_12_eager", PYENV("3.12.1", 12), 12, "eager"}, {"py3_13_eager", PYENV("3.13.0", 13), 13, "eager"},
-};
-#undef PYENV
+// Which target modes run on which interpreter (labels as in test_interpreters.h).
+const std::vector<Case>& cases() {
+  static std::vector<std::string> labels;
+  static std::vector<Case> list = [] {
+    static const std::pair<const char*, std::vector<const char*>> kModes[] = {
+        {"c", {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13", "debian3_11"}},
+        {"py", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},
+        {"uvloop", {"debian3_11"}},
+        {"many", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},
+        {"eager", {"py3_12", "py3_13"}},
+    };
+    std::vector<Case> out;
+    labels.reserve(32);
+    for (const auto& [mode, which] : kModes)
+      for (const Interp& in : test_interpreters())
+        for (const char* w : which)
+          if (std::string(in.label) == w) {
+            labels.push_back(std::string(in.label) + "_" + mode);
+            out.push_back(Case{nullptr, in.path, in.minor, mode});
+          }
+    for (size_t i = 0; i < out.size(); ++i) out[i].label = labels[i].c_str();
+    return out;
+  }();
+  return list;
+}
 
 // Records every page read through it, so a live read can be replayed (and corrupted) later.
 class RecordingMemory : public RemoteMemory {
@@ -438,7 +448,7 @@ TEST_P(AsyncioLive, ReplayAndCorruptedReplay) {
   EXPECT_GT(decoded, 50);  // the corruption leaves most rounds readable: deep paths are exercised
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, AsyncioLive, ::testing::ValuesIn(kCases),
+INSTANTIATE_TEST_SUITE_P(Interpreters, AsyncioLive, ::testing::ValuesIn(cases()),
                          [](const auto& info) { return std::string(info.param.label); });
 
 // Random words, many pointing back into the region: read_tasks returns, never crashes.

@@ -15,26 +15,33 @@
 #include <sstream>
 
 #include "profiler/proc_maps.h"
+#include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {
 namespace {
 
-struct Interp {
-  const char* name;    // test suffix
-  const char* python;  // executable
-  const char* image;   // file holding _PyRuntime
+struct ImageCase {
+  std::string name;    // test suffix
+  std::string python;  // executable
+  std::string image;   // file holding _PyRuntime
   bool static_build;   // Debian: libpython linked into the non-PIE executable
 };
 
-const Interp kInterps[] = {
-    {"py3_8", "/root/.pyenv/versions/3.8.18/bin/python3.8", "/root/.pyenv/versions/3.8.18/lib/libpython3.8.so.1.0", false},
-    {"py3_9", "/root/.pyenv/versions/3.9.18/bin/python3.9", "/root/.pyenv/versions/3.9.18/lib/libpython3.9.so.1.0", false},
-    {"py3_10", "/root/.pyenv/versions/3.10.13/bin/python3.10", "/root/.pyenv/versions/3.10.13/lib/libpython3.10.so.1.0", false},
-    {"py3_11", "/root/.pyenv/versions/3.11.7/bin/python3.11", "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0", false},
-    {"py3_12", "/root/.pyenv/versions/3.12.1/bin/python3.12", "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0", false},
-    {"py3_13", "/root/.pyenv/versions/3.13.0/bin/python3.13", "/root/.pyenv/versions/3.13.0/lib/libpython3.13.so.1.0", false},
-    {"debian3_11", "/usr/bin/python3.11", "/usr/bin/python3.11", true},
-};
+// pyenv builds keep _PyRuntime in lib/libpython3.M.so.1.0 beside bin/.
+const std::vector<ImageCase>& image_cases() {
+  static std::vector<ImageCase> list = [] {
+    std::vector<ImageCase> out;
+    for (const Interp& in : test_interpreters()) {
+      std::string py = in.path;
+      bool debian = std::string(in.label) == "debian3_11";
+      std::string root = py.substr(0, py.rfind("/bin/"));
+      out.push_back(ImageCase{in.label, py, debian ? py : root + "/lib/libpython3." + std::to_string(in.minor) + ".so.1.0",
+                              debian});
+    }
+    return out;
+  }();
+  return list;
+}
 
 std::string run(const std::string& cmd) {
   std::string out;
@@ -91,7 +98,7 @@ struct Child {
 
 struct Facts { std::string version; unsigned long hexversion = 0; };
 
-Facts interpreter_facts(const Interp& in) {
+Facts interpreter_facts(const ImageCase& in) {
   std::istringstream s(run(std::string(in.python) +
                            " -c 'import sys; print(sys.version.split()[0], sys.hexversion)'"));
   Facts f;
@@ -115,11 +122,11 @@ bool readelf_symbol(const std::string& file, const std::string& name, uint64_t* 
   return false;
 }
 
-class ElfImageInterp : public ::testing::TestWithParam<Interp> {
+class ElfImageInterp : public ::testing::TestWithParam<ImageCase> {
  protected:
   void SetUp() override {
-    const Interp& in = GetParam();
-    if (access(in.python, X_OK) != 0 || access(in.image, R_OK) != 0)
+    const ImageCase& in = GetParam();
+    if (access(in.python.c_str(), X_OK) != 0 || access(in.image.c_str(), R_OK) != 0)
       GTEST_SKIP() << "interpreter not installed: " << in.python;
     std::string err;
     img_ = ElfImage::open(in.image, &err);
@@ -162,7 +169,7 @@ TEST_P(ElfImageInterp, VersionFromImage) {
 }
 
 TEST_P(ElfImageInterp, LoadBiasMatchesRunningInterpreter) {
-  const Interp& in = GetParam();
+  const ImageCase& in = GetParam();
   std::string lib = in.static_build ? "ctypes.CDLL(None)" : "ctypes.pythonapi";
   std::string script = "import ctypes, sys\n"
                        "a = ctypes.addressof(ctypes.c_char.in_dll(" + lib + ", '_PyRuntime'))\n"
@@ -178,7 +185,7 @@ TEST_P(ElfImageInterp, LoadBiasMatchesRunningInterpreter) {
   int err = 0;
   ASSERT_TRUE(read_maps(c.pid, &maps, &err)) << err;
   char real[PATH_MAX];
-  ASSERT_TRUE(realpath(in.image, real));
+  ASSERT_TRUE(realpath(in.image.c_str(), real));
   auto sym = img_->symbol("_PyRuntime");
   ASSERT_TRUE(sym);
   // Every mapping of the file must give the same bias, and it must place _PyRuntime where the
@@ -201,8 +208,8 @@ TEST_P(ElfImageInterp, LoadBiasMatchesRunningInterpreter) {
   EXPECT_EQ(via_root->symbol("_PyRuntime"), sym);
 }
 
-INSTANTIATE_TEST_SUITE_P(Interpreters, ElfImageInterp, ::testing::ValuesIn(kInterps),
-                         [](const ::testing::TestParamInfo<Interp>& i) { return std::string(i.param.name); });
+INSTANTIATE_TEST_SUITE_P(Interpreters, ElfImageInterp, ::testing::ValuesIn(image_cases()),
+                         [](const ::testing::TestParamInfo<ImageCase>& i) { return i.param.name; });
 
 TEST(ElfImage, FilenameVersion) {
   using P = std::pair<int, int>;

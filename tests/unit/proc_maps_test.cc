@@ -1,6 +1,7 @@
 // parse_maps on synthetic text (odd lines, spaces, deleted files, pseudo-paths) and read_maps
 // on a python started by the test.
 #include "profiler/proc_maps.h"
+#include "tests/unit/test_interpreters.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -93,8 +94,11 @@ bool read_line(int fd, std::string* line, int timeout_ms) {
 }
 
 TEST(ProcMaps, ReadsLivePython) {
-  const char* python = "/root/.pyenv/versions/3.12.1/bin/python3.12";
-  const char* lib = "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0";
+  // pyenv's 3.12 (shared libpython), wherever test_interpreters() found it.
+  const std::string py = test_interpreters()[4].path;
+  const std::string libpath = py.substr(0, py.rfind("/bin/")) + "/lib/libpython3.12.so.1.0";
+  const char* python = py.c_str();
+  const char* lib = libpath.c_str();
   if (access(python, X_OK) != 0) GTEST_SKIP() << "interpreter not installed: " << python;
   int ip[2], op[2];
   ASSERT_EQ(pipe(ip), 0);
