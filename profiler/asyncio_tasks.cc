@@ -323,12 +323,15 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     std::vector<bool> ok(addrs.size());
     ops.clear();
     missed.clear();
+    auto remember = [&](uint64_t addr, size_t n) {
+      if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(addr, n);
+    };
     for (size_t j = 0; j < addrs.size(); ++j) {
-      if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(addrs[j], len);
       auto p = prefetched_.find(addrs[j]);
-      if (p != prefetched_.end() && p->second.second == len) {
-        std::memcpy(out->data() + j * len, prefetch_buf_.data() + p->second.first, len);
+      if (p != prefetched_.end() && p->second.second >= min && p->second.second <= len) {
+        std::memcpy(out->data() + j * len, prefetch_buf_.data() + p->second.first, p->second.second);
         ok[j] = true;
+        remember(addrs[j], p->second.second);
         ++hits;
         continue;
       }
@@ -339,7 +342,13 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     readv_merged(&ops);
     for (size_t m = 0; m < missed.size(); ++m) {
       size_t j = missed[m];
-      ok[j] = ops[m].ok || (min < len && mem_.read(addrs[j], out->data() + j * len, min));
+      if (ops[m].ok) {
+        ok[j] = true;
+        remember(addrs[j], len);
+      } else if (min < len && mem_.read(addrs[j], out->data() + j * len, min)) {
+        ok[j] = true;  // an object near the end of its mapping: next time read only min bytes
+        remember(addrs[j], min);
+      }
     }
     return ok;
   };
