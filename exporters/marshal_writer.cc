@@ -1,6 +1,5 @@
 #include "exporters/marshal_writer.h"
 
-
 #include <cstring>
 
 #include "exporters/utf8.h"

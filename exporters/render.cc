@@ -1,6 +1,5 @@
 #include "exporters/render.h"
 
-
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>

@@ -267,6 +267,17 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
 // system call per chain level (FastAPI chains are ~20 deep) into one per tick plus one
 // per level where something new appears. The walk checks every link as before: a
 // prefetched object is just bytes read a moment earlier in the same tick.
+size_t AsyncioReader::from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const {
+  auto p = prefetched_.find(addr);
+  if (p == prefetched_.end() || p->second.second < min || p->second.second > max) return 0;
+  std::memcpy(dst, prefetch_buf_.data() + p->second.first, p->second.second);
+  return p->second.second;
+}
+
+void AsyncioReader::remember_read(uint64_t addr, size_t len) {
+  if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(addr, len);
+}
+
 void AsyncioReader::prefetch_chains() {
   prefetched_.clear();
   size_t total = 0;
@@ -323,15 +334,10 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     std::vector<bool> ok(addrs.size());
     ops.clear();
     missed.clear();
-    auto remember = [&](uint64_t addr, size_t n) {
-      if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(addr, n);
-    };
     for (size_t j = 0; j < addrs.size(); ++j) {
-      auto p = prefetched_.find(addrs[j]);
-      if (p != prefetched_.end() && p->second.second >= min && p->second.second <= len) {
-        std::memcpy(out->data() + j * len, prefetch_buf_.data() + p->second.first, p->second.second);
+      if (size_t got = from_prefetch(addrs[j], min, len, out->data() + j * len)) {
         ok[j] = true;
-        remember(addrs[j], p->second.second);
+        remember_read(addrs[j], got);
         ++hits;
         continue;
       }
@@ -344,10 +350,10 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
       size_t j = missed[m];
       if (ops[m].ok) {
         ok[j] = true;
-        remember(addrs[j], len);
+        remember_read(addrs[j], len);
       } else if (min < len && mem_.read(addrs[j], out->data() + j * len, min)) {
         ok[j] = true;  // an object near the end of its mapping: next time read only min bytes
-        remember(addrs[j], min);
+        remember_read(addrs[j], min);
       }
     }
     return ok;
@@ -465,10 +471,8 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     for (Item& it : live) {
       it.tos_read = !it.tos;
       if (it.tos_read) {
-        if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(it.tos_addr, 8);
-        auto p = prefetched_.find(it.tos_addr);
-        if (p != prefetched_.end() && p->second.second == 8) {
-          std::memcpy(&it.tos, prefetch_buf_.data() + p->second.first, 8);
+        remember_read(it.tos_addr, 8);
+        if (from_prefetch(it.tos_addr, 8, 8, reinterpret_cast<uint8_t*>(&it.tos))) {
           it.tos_read = false;
           ++hits;
         }

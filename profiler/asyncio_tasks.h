@@ -112,6 +112,11 @@ class AsyncioReader {
   // end[i]: the object task i's chain ends on (not a coroutine) and its type.
   void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end);
   void prefetch_chains();
+  // Copies the prefetched bytes of addr (if their length is within [min, max]) to dst:
+  // their length, or 0 if not prefetched.
+  size_t from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const;
+  // Prefetch len bytes at addr next tick.
+  void remember_read(uint64_t addr, size_t len);
   void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
                       const std::unordered_map<uint64_t, size_t>& index);
 

@@ -90,7 +90,6 @@ void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const st
 // mode: only a running task, and only while its thread is on a CPU.
 void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of,
                                   SamplingStats* stats) {
-  covered_.clear();
   if (!asyncio_) {
     if (!reader_.interpreter()) return;
     asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter());

@@ -45,7 +45,7 @@ class ProcessSampler {
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(const ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
-  // Samples the asyncio tasks; marks in covered_ the threads whose stack a running task replaced.
+  // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
                   SamplingStats* stats);
