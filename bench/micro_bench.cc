@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "exporters/pstats.h"
-#include "profiler/profile.h"
+#include "model/profile.h"
 #include "symbolizer/line_table.h"
 
 namespace pyprofd {

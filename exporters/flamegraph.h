@@ -13,7 +13,7 @@
 #pragma once
 #include <string>
 
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "exporters/dot.h"
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

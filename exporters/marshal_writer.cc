@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "exporters/utf8.h"
+#include "model/text.h"
 
 namespace pyprofd {
 

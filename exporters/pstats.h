@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <vector>
 
-#include "exporters/utf8.h"
+#include "model/text.h"
 
 extern char** environ;
 

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "exporters/utf8.h"  // append_utf8, for the writers that use display_code_points
+#include "model/text.h"  // append_utf8, for the writers that use display_code_points
 
 namespace pyprofd {
 

@@ -18,7 +18,7 @@
 #pragma once
 #include <string>
 
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

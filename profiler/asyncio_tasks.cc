@@ -6,7 +6,7 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "symbolizer/unicode.h"
+#include "profiler/unicode.h"
 
 namespace pyprofd {
 

@@ -9,10 +9,10 @@
 
 #include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
-#include "profiler/profile.h"
+#include "model/profile.h"
 #include "profiler/thread_run_state.h"
 #include "profiler/thread_reader.h"
-#include "symbolizer/code_cache.h"
+#include "profiler/code_cache.h"
 
 namespace pyprofd {
 

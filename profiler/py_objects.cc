@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "symbolizer/unicode.h"
+#include "profiler/unicode.h"
 
 namespace pyprofd {
 

@@ -12,7 +12,7 @@
 
 #include "profiler/attach.h"
 #include "profiler/process_sampler.h"
-#include "profiler/profile.h"
+#include "model/profile.h"
 
 namespace pyprofd {
 

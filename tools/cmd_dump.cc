@@ -11,7 +11,7 @@
 #include "profiler/attach.h"
 #include "profiler/thread_names.h"
 #include "profiler/thread_reader.h"
-#include "symbolizer/code_cache.h"
+#include "profiler/code_cache.h"
 #include "tools/cli.h"
 
 namespace po = boost::program_options;

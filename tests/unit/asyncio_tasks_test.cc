@@ -22,7 +22,7 @@
 #include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
 #include "profiler/thread_reader.h"
-#include "symbolizer/code_cache.h"
+#include "profiler/code_cache.h"
 #include "tests/unit/report_target.h"
 #include "tests/unit/test_interpreters.h"
 

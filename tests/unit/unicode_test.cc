@@ -1,7 +1,7 @@
 // str decoding checked on real objects: each interpreter dumps the raw bytes of
 // some str objects (ctypes.string_at(id(s), ...)); we parse the state, find the
 // data and decode it, and must get the interpreter's own UTF-8.
-#include "symbolizer/unicode.h"
+#include "profiler/unicode.h"
 #include "tests/unit/test_interpreters.h"
 
 #include <gtest/gtest.h>

@@ -17,7 +17,7 @@
 
 #include "profiler/attach.h"
 #include "profiler/thread_reader.h"
-#include "symbolizer/code_cache.h"
+#include "profiler/code_cache.h"
 #include "tests/unit/test_interpreters.h"
 
 namespace pyprofd {

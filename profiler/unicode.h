@@ -4,27 +4,9 @@
 #include <cstdint>
 #include <string>
 
-namespace pyprofd {
+#include "model/text.h"  // append_utf8
 
-// Appends cp encoded as UTF-8 (cp must be at most U+10FFFF). Header-only, so the
-// exporters share it without linking the symbolizer.
-inline void append_utf8(std::string* out, char32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
+namespace pyprofd {
 
 // kind: 1 = latin-1 (incl. ASCII), 2 = UCS-2, 4 = UCS-4, in host byte order;
 // length counts code points, so data must hold length*kind bytes. Replaces

@@ -1,4 +1,4 @@
-#include "symbolizer/unicode.h"
+#include "profiler/unicode.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "exporters/utf8.h"
+#include "model/text.h"
 
 namespace pyprofd {
 

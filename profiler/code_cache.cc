@@ -1,10 +1,10 @@
-#include "symbolizer/code_cache.h"
+#include "profiler/code_cache.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "symbolizer/unicode.h"
+#include "profiler/unicode.h"
 
 namespace pyprofd {
 
