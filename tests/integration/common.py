@@ -17,6 +17,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.path.dirname(os.path.dirname(HERE))
 TARGETS = os.path.join(SOURCE_DIR, "tests", "targets")
+# gprof2dot, unmodified, from the workplace's shared readers (Debian has no package).
+GPROF2DOT = os.environ.get("PYPROFD_GPROF2DOT") or os.path.join(
+    os.path.dirname(SOURCE_DIR), "shared", "readers", "gprof2dot", "gprof2dot.py")
 SKIP = 77
 
 

@@ -119,6 +119,19 @@ class FormatsTest(unittest.TestCase):
         ET.parse(self.path("p.svg"))
         run(["rsvg-convert", "-f", "png", "-o", self.path("flame.png"), self.path("p.svg")])
 
+    def test_gprof2dot(self):
+        # The reader users feed pstats files to; its DOT must render, and the top
+        # function by self time must appear in it.
+        self.assertTrue(os.path.exists(common.GPROF2DOT), "gprof2dot reader missing: " + common.GPROF2DOT)
+        out, _ = run(["/usr/bin/python3", common.GPROF2DOT, "-f", "pstats", "-n", "0", "-e", "0",
+                      "-o", self.path("g.dot"), self.path("p.stats")])
+        dot = read(self.path("g.dot"))
+        self.assertIn("digraph", dot)
+        top_key = max(self.stats, key=lambda k: self.stats[k]["tt"])
+        self.assertIn(top_key[2], dot)
+        _, err = run(["dot", "-Tpng", "-o", self.path("g.png"), self.path("g.dot")])
+        self.assertEqual(read(self.path("g.png"), "rb")[:8], b"\x89PNG\r\n\x1a\n")
+
 
 if __name__ == "__main__":
     common.main(globals())
