@@ -1,16 +1,26 @@
 // CPython struct layouts as data: one table per minor version, one walker.
 // Offsets are byte offsets. 0 in a field marked "optional" means "absent in this version";
-// elsewhere 0 can be a real offset, so walkers decide by version, not by zero. Checked against the real headers by
-// tests/unit/layout_offsets_test.cc.
+// elsewhere 0 can be a real offset, so walkers decide by the capability fields (has_*,
+// frame_linkage, ...), never by zero or by the version number. Offsets are checked against
+// the real headers by tests/unit/layout_offsets_test.cc.
 #pragma once
 #include <cstdint>
 #include <string>
 
 namespace pyprofd {
 
+// How a thread's Python frames are linked.
+enum class FrameLinkage : uint8_t {
+  kFrameObjects,       // <=3.10: heap PyFrameObjects chained by f_back, tstate->frame is the top
+  kInterpreterFrames,  // 3.11+: _PyInterpreterFrames (mostly in stack chunks) chained by previous
+};
+
 struct Layout {
   int major = 3;
   int minor = 0;
+  // 3.13+: _PyRuntime starts with _Py_DebugOffsets; attach takes the offsets from the
+  // target (debug_offsets.h) over this table.
+  bool has_debug_offsets = false;
 
   // _PyRuntimeState
   uint32_t rt_interpreters_head = 0;   // interpreters.head
@@ -35,10 +45,16 @@ struct Layout {
   uint32_t ts_frame = 0;               // frame (<=3.10) / cframe (3.11-3.12) / current_frame (3.13)
   uint32_t ts_thread_id = 0;
   uint32_t ts_native_thread_id = 0;    // optional (3.11+)
+  // <=3.10: no native_thread_id, the kernel TID is read from glibc's struct pthread
+  // (thread_id is a pthread_t pointing at it).
+  bool tid_from_pthread = false;
   uint32_t ts_datastack_chunk = 0;     // optional (3.11+)
 
   // _PyCFrame (3.11-3.12 only; 0 is a real offset on 3.12)
   uint32_t cframe_current_frame = 0;
+  // 3.11-3.12: ts_frame points at a _PyCFrame on the C stack, whose current_frame is the
+  // top frame; otherwise ts_frame is the top frame itself.
+  bool has_cframe = false;
 
   // PyFrameObject (<=3.10) or _PyInterpreterFrame (3.11+)
   uint32_t fr_size = 0;                // bytes to read for one frame
@@ -48,8 +64,18 @@ struct Layout {
   uint32_t fr_owner = 0;               // owner (char); optional (3.12+: 3.11 has it too but see is_entry)
   uint32_t fr_is_entry = 0;            // is_entry (bool); optional (3.11 only)
   int owned_by_cstack = 3;             // value of FRAME_OWNED_BY_CSTACK (3.12+)
+  FrameLinkage frame_linkage = FrameLinkage::kFrameObjects;
+  // kFrameObjects: bytes per f_lasti unit (1 on 3.8-3.9, 2 on 3.10 where f_lasti counts
+  // code units). 0 for kInterpreterFrames: fr_lasti is an instruction pointer there.
+  uint8_t lasti_unit = 0;
+  // 3.12+: the C stack pushes shim frames (owner == owned_by_cstack) that are not Python
+  // code and are skipped. 3.11 has none: its entry frames (is_entry) are real frames.
+  bool has_shim_frames = false;
 
   // _PyStackChunk (3.11+)
+  // 3.11+: frames live in per-thread stack chunks (tstate->datastack_chunk/_top),
+  // which are read in one piece.
+  bool has_stack_chunks = false;
   uint32_t chunk_previous = 0;
   uint32_t chunk_size = 0;
   uint32_t chunk_top = 0;

@@ -3,6 +3,8 @@
 // tests/unit/layout_offsets_test.cc re-checks them all; fields absent in a
 // version stay 0. An explicit "= 0" marks a field that really is at offset 0.
 // owned_by_cstack is -1 up to 3.11: no frame owner value means "C stack" there.
+// Capability fields (has_*, frame_linkage, lasti_unit, tid_from_pthread) are set
+// explicitly per version; see layout.h for what each one means.
 // 3.8-3.10 keep PyDictKeysObject (and 3.8/3.9 PyModuleObject) out of the
 // installed headers; the probe measures those on live objects instead.
 #include "profiler/layout.h"
@@ -18,6 +20,7 @@ Layout make_3_8() {
   l.is_next = 0; l.is_threads_head = 8; l.is_modules = 56; l.gil_last_holder = 8; l.gil_locked = 16;
   l.ts_size = 264; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 24; l.ts_thread_id = 176;
   l.fr_size = 360; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 104; l.owned_by_cstack = -1;
+  l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 1; l.tid_from_pthread = true;
   l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
@@ -37,6 +40,7 @@ Layout make_3_9() {
   l.is_next = 0; l.is_threads_head = 8; l.is_modules = 856; l.gil_last_holder = 8; l.gil_locked = 16;
   l.ts_size = 264; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 24; l.ts_thread_id = 176;
   l.fr_size = 360; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 104; l.owned_by_cstack = -1;
+  l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 1; l.tid_from_pthread = true;
   l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
@@ -54,6 +58,7 @@ Layout make_3_10() {
   l.is_next = 0; l.is_threads_head = 8; l.is_modules = 856; l.gil_last_holder = 8; l.gil_locked = 16;
   l.ts_size = 280; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 24; l.ts_thread_id = 176;
   l.fr_size = 352; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 96; l.owned_by_cstack = -1;
+  l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 2; l.tid_from_pthread = true;
   l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
@@ -73,6 +78,7 @@ Layout make_3_11() {
   l.ts_native_thread_id = 160; l.ts_datastack_chunk = 296; l.cframe_current_frame = 8;
   l.fr_size = 72; l.fr_back = 48; l.fr_code = 32; l.fr_lasti = 56; l.fr_owner = 69; l.fr_is_entry = 68;
   l.owned_by_cstack = -1;
+  l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_cframe = true; l.has_stack_chunks = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
   l.co_size = 184; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 72;
   l.co_linetable = 136; l.co_code_adaptive = 184;
@@ -96,6 +102,8 @@ Layout make_3_12() {
   l.ts_native_thread_id = 144; l.ts_datastack_chunk = 232;
   l.cframe_current_frame = 0;  // really 0: current_frame is _PyCFrame's first member in 3.12
   l.fr_size = 72; l.fr_back = 8; l.fr_code = 0; l.fr_lasti = 56; l.fr_owner = 70; l.owned_by_cstack = 3;
+  l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_cframe = true; l.has_stack_chunks = true;
+  l.has_shim_frames = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
   l.co_size = 192; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68;
   l.co_linetable = 136; l.co_code_adaptive = 192;
@@ -112,12 +120,14 @@ Layout make_3_12() {
 Layout make_3_13() {
   Layout l;
   l.minor = 13;
+  l.has_debug_offsets = true;
   l.rt_interpreters_head = 632; l.rt_main_thread = 656;
   l.is_next = 7264; l.is_threads_head = 7344; l.is_modules = 7656; l.is_gil_ptr = 16; l.gil_last_holder = 8;
   l.gil_locked = 16;
   l.ts_size = 304; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 72; l.ts_thread_id = 152;
   l.ts_native_thread_id = 160; l.ts_datastack_chunk = 232;
   l.fr_size = 72; l.fr_back = 8; l.fr_code = 0; l.fr_lasti = 56; l.fr_owner = 70; l.owned_by_cstack = 3;
+  l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_stack_chunks = true; l.has_shim_frames = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
   l.co_size = 200; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68;
   l.co_linetable = 136; l.co_code_adaptive = 200;

@@ -18,7 +18,9 @@ constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculativel
 StackWalker::StackWalker(RemoteMemory& mem, const Layout& layout)
     : mem_(mem), l_(layout), ts_buf_(layout.ts_size) {
   // Only the fields the walk uses are read: a frame object is much larger than they are.
-  frame_read_ = std::max({l_.fr_back + 8, l_.fr_code + 8, l_.fr_lasti + 8, l_.minor >= 11 ? l_.fr_owner + 1u : 0u});
+  // Interpreter frames are read up to their owner byte (3.11 too, where it goes unused).
+  const bool owner = l_.frame_linkage == FrameLinkage::kInterpreterFrames;
+  frame_read_ = std::max({l_.fr_back + 8, l_.fr_code + 8, l_.fr_lasti + 8, owner ? l_.fr_owner + 1u : 0u});
   frame_read_ = std::min<size_t>(frame_read_, l_.fr_size);
   one_frame_.resize(frame_read_);
 }
@@ -29,7 +31,7 @@ void StackWalker::parse_thread(const uint8_t* b, uint64_t addr, ThreadState* out
   out->thread_id = field<uint64_t>(b, l_.ts_thread_id);
   if (l_.ts_native_thread_id) out->native_id = field<uint64_t>(b, l_.ts_native_thread_id);
   out->frame = field<uint64_t>(b, l_.ts_frame);
-  if (l_.minor >= 11) {
+  if (l_.has_stack_chunks) {
     out->chunk = field<uint64_t>(b, l_.ts_datastack_chunk);
     out->chunk_top = field<uint64_t>(b, l_.ts_datastack_chunk + 8);  // datastack_top follows
   }
@@ -57,18 +59,16 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   // Order matters: the kernel copies in order while the target runs, so the frames
   // go first and the pointers to the top of the stack last. The top is then never
   // older than the frames under it, which change least.
-  if (l_.minor >= 11) {
-    if (g.chunk && g.chunk_len) {
-      g.chunk_buf.resize(g.chunk_len);
-      g.chunk_op = static_cast<int>(ops->size());
-      ops->push_back(ReadOp{g.chunk, g.chunk_buf.data(), g.chunk_len});
-    }
+  if (l_.has_stack_chunks && g.chunk && g.chunk_len) {
+    g.chunk_buf.resize(g.chunk_len);
+    g.chunk_op = static_cast<int>(ops->size());
+    ops->push_back(ReadOp{g.chunk, g.chunk_buf.data(), g.chunk_len});
   }
   // Frame objects (<=3.10), or frames that lay outside the chunk last time (3.11+).
   g.batch.clear();
   for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.batch.add(g.frames[i], frame_read_);
   g.batch.plan(ops);
-  if (l_.minor >= 11 && l_.minor <= 12 && g.cframe) {
+  if (l_.has_cframe && g.cframe) {
     g.cframe_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{g.cframe + l_.cframe_current_frame, &g.top, sizeof g.top});
   }
@@ -92,19 +92,22 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
   uint64_t native = ts->native_id;
   parse_thread(g.ts_buf.data(), tstate, ts);
   if (!l_.ts_native_thread_id) ts->native_id = native;
-  if (l_.minor <= 10) return walk_frame_objects(*ts, g, ops, frames);
+  if (l_.frame_linkage == FrameLinkage::kFrameObjects) return walk_frame_objects(*ts, g, ops, frames);
 
-  uint64_t top = ts->frame;
-  if (l_.minor <= 12) {
-    // tstate->cframe (on the thread's C stack) -> current_frame.
-    bool cframe_read = g.cframe_op >= 0 && g.cframe == ts->frame && ops[g.cframe_op].ok;
-    top = cframe_read ? g.top : 0;
-    if (!cframe_read) SPDLOG_DEBUG("cframe re-read: guessed {:#x}, now {:#x}", g.cframe, ts->frame);
-    if (!cframe_read && ts->frame && !mem_.read(ts->frame + l_.cframe_current_frame, &top, sizeof top)) top = 0;
-    g.cframe = ts->frame;
-  }
+  uint64_t top = l_.has_cframe ? top_through_cframe(*ts, g, ops) : ts->frame;
   bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
   return walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames);
+}
+
+// 3.11–3.12: tstate->cframe (on the thread's C stack) -> current_frame, from the
+// batched read when the cframe is the one guessed, else read singly.
+uint64_t StackWalker::top_through_cframe(const ThreadState& ts, Guess& g, const Ops& ops) {
+  bool cframe_read = g.cframe_op >= 0 && g.cframe == ts.frame && ops[g.cframe_op].ok;
+  uint64_t top = cframe_read ? g.top : 0;
+  if (!cframe_read) SPDLOG_DEBUG("cframe re-read: guessed {:#x}, now {:#x}", g.cframe, ts.frame);
+  if (!cframe_read && ts.frame && !mem_.read(ts.frame + l_.cframe_current_frame, &top, sizeof top)) top = 0;
+  g.cframe = ts.frame;
+  return top;
 }
 
 // 3.8–3.10: PyFrameObject chain. The batch holds the frames the previous walk saw;
@@ -146,7 +149,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
       break;
     }
     // Garbage lasti from a torn read must not overflow: no real code is 16 M units long.
-    int32_t offset = lasti < 0 || lasti > (1 << 24) ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
+    int32_t offset = lasti < 0 || lasti > (1 << 24) ? -1 : lasti * l_.lasti_unit;
     frames->push_back(RawFrame{code, offset, addr});
     if (n_seen < kMaxSpeculation) {
       if (n_seen < seen.size()) seen[n_seen] = addr; else seen.push_back(addr);
@@ -222,7 +225,7 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     uint64_t back = field<uint64_t>(f, l_.fr_back);
     uint64_t instr = field<uint64_t>(f, l_.fr_lasti);
-    bool shim = l_.minor >= 12 && static_cast<int>(f[l_.fr_owner]) == l_.owned_by_cstack;
+    bool shim = l_.has_shim_frames && static_cast<int>(f[l_.fr_owner]) == l_.owned_by_cstack;
     // Frames are pushed upwards in a chunk: a `previous` above its frame in the same
     // chunk copy is a torn read.
     bool in_chunk = addr >= chunk_base_ && addr - chunk_base_ < chunk_len_;

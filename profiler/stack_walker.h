@@ -74,6 +74,7 @@ class StackWalker {
 
   void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
   using Ops = std::vector<ReadOp>;
+  uint64_t top_through_cframe(const ThreadState& ts, Guess& g, const Ops& ops);
   WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
                                      const Ops& ops, std::vector<RawFrame>* frames);

@@ -127,7 +127,7 @@ bool ThreadReader::read_threads(std::vector<ThreadSample>* out, bool want_gil) {
   }
   out->resize(n);
   walker_.retain_only(live_);
-  if (l_.minor <= 10 && n) {
+  if (l_.tid_from_pthread && n) {
     if (!tid_offset_searched_) find_tid_offset(*out, n);
     if (tid_offset_ >= 0) read_tids(out);
   }
@@ -145,7 +145,7 @@ bool ThreadReader::sample_known(std::vector<ThreadSample>* out, bool want_gil) {
   if (want_gil) prepare_gil(&ops_);
   for (const auto& [tstate, pthread] : known_) walker_.prepare(tstate, &ops_);
   size_t tid_first = ops_.size();
-  bool want_tids = l_.minor <= 10 && tid_offset_ >= 0;
+  bool want_tids = l_.tid_from_pthread && tid_offset_ >= 0;
   if (want_tids) {
     tids_.assign(n, 0);
     for (size_t i = 0; i < n; ++i)

@@ -171,6 +171,36 @@ TEST(BuiltinLayout, OnlySupportedVersions) {
   EXPECT_EQ(builtin_layout(2, 7), nullptr);
 }
 
+// The capability fields the walkers read instead of the version, per version.
+TEST(BuiltinLayout, Capabilities) {
+  using FL = FrameLinkage;
+  struct Want {
+    int minor;
+    FL linkage;
+    int lasti_unit;
+    bool cframe, chunks, shims, tid_from_pthread, debug_offsets;
+  };
+  const Want wants[] = {
+      {8, FL::kFrameObjects, 1, false, false, false, true, false},
+      {9, FL::kFrameObjects, 1, false, false, false, true, false},
+      {10, FL::kFrameObjects, 2, false, false, false, true, false},
+      {11, FL::kInterpreterFrames, 0, true, true, false, false, false},
+      {12, FL::kInterpreterFrames, 0, true, true, true, false, false},
+      {13, FL::kInterpreterFrames, 0, false, true, true, false, true},
+  };
+  for (const Want& w : wants) {
+    const Layout* l = builtin_layout(3, w.minor);
+    ASSERT_NE(l, nullptr) << w.minor;
+    EXPECT_EQ(l->frame_linkage, w.linkage) << w.minor;
+    EXPECT_EQ(l->lasti_unit, w.lasti_unit) << w.minor;
+    EXPECT_EQ(l->has_cframe, w.cframe) << w.minor;
+    EXPECT_EQ(l->has_stack_chunks, w.chunks) << w.minor;
+    EXPECT_EQ(l->has_shim_frames, w.shims) << w.minor;
+    EXPECT_EQ(l->tid_from_pthread, w.tid_from_pthread) << w.minor;
+    EXPECT_EQ(l->has_debug_offsets, w.debug_offsets) << w.minor;
+  }
+}
+
 // ---- _Py_DebugOffsets ----------------------------------------------------
 
 // The initial bytes of _PyRuntime as stored in the library file (they are
