@@ -71,6 +71,14 @@ struct Layout {
   // 3.12+: the C stack pushes shim frames (owner == owned_by_cstack) that are not Python
   // code and are skipped. 3.11 has none: its entry frames (is_entry) are real frames.
   bool has_shim_frames = false;
+  // Is a frame on a thread's chain live, or a torn read? kFrameObjects: the int8 at
+  // fr_state is f_executing (3.8-3.9) or f_state (3.10); a frame being executed holds
+  // fr_live_a or fr_live_b there, one on a free list or kept as a zombie holds neither.
+  uint32_t fr_state = 0;
+  int8_t fr_live_a = 0, fr_live_b = 0;
+  // kInterpreterFrames: the owner value of a generator's own frame (-1: none). A chain
+  // never ends at one: a generator frame caught while it is resumed has no callers yet.
+  int owned_by_generator = -1;
 
   // _PyStackChunk (3.11+)
   // 3.11+: frames live in per-thread stack chunks (tstate->datastack_chunk/_top),

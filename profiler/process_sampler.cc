@@ -14,6 +14,7 @@ namespace {
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
 constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 constexpr size_t kRevalidateBatch = 256;  // code objects re-checked each time (4 readv calls)
+constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
 ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, Profile* profile)
@@ -159,9 +160,11 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   for (auto& t : threads_) {
     if (!t.weight) continue;
     if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;
-    // The target runs while we read: a torn stack is read once more before it is dropped.
+    // The target runs while we read: a stack that cannot be shown consistent is read
+    // again, a few times, before it is dropped (dropping at once would favour code whose
+    // stack changes slowly).
     bool good = t.status == WalkStatus::kOk && resolve(t);
-    if (!good) {
+    for (int retry = 0; !good && retry < kWalkRetries; ++retry) {
       SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
       reader_.walk(&t);
       good = t.status == WalkStatus::kOk && resolve(t);

@@ -15,12 +15,25 @@ constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculativel
 
 }  // namespace
 
+const char* walk_status_name(WalkStatus s) {
+  switch (s) {
+    case WalkStatus::kOk: return "ok";
+    case WalkStatus::kReadError: return "unreadable";
+    case WalkStatus::kChanged: return "changing";
+    case WalkStatus::kFreedFrame: return "freed frame";
+    case WalkStatus::kNoBottom: return "no bottom frame";
+    case WalkStatus::kBadChain: return "bad chain";
+  }
+  return "?";
+}
+
 StackWalker::StackWalker(RemoteMemory& mem, const Layout& layout)
     : mem_(mem), l_(layout), ts_buf_(layout.ts_size) {
   // Only the fields the walk uses are read: a frame object is much larger than they are.
   // Interpreter frames are read up to their owner byte (3.11 too, where it goes unused).
+  // Frame objects up to their state byte (is the frame live?).
   const bool owner = l_.frame_linkage == FrameLinkage::kInterpreterFrames;
-  frame_read_ = std::max({l_.fr_back + 8, l_.fr_code + 8, l_.fr_lasti + 8, owner ? l_.fr_owner + 1u : 0u});
+  frame_read_ = std::max({l_.fr_back + 8, l_.fr_code + 8, l_.fr_lasti + 8, owner ? l_.fr_owner + 1u : l_.fr_state + 1u});
   frame_read_ = std::min<size_t>(frame_read_, l_.fr_size);
   one_frame_.resize(frame_read_);
 }
@@ -55,10 +68,14 @@ void StackWalker::retain_only(const std::vector<uint64_t>& live) {
 void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   Guess& g = guesses_[tstate];
   g.first_op = ops->size();
-  g.chunk_op = g.cframe_op = -1;
-  // Order matters: the kernel copies in order while the target runs, so the frames
-  // go first and the pointers to the top of the stack last. The top is then never
-  // older than the frames under it, which change least.
+  g.chunk_op = g.cframe_op = g.before_op = -1;
+  // Order matters: the kernel copies in order while the target runs. The stack top
+  // (3.11+) goes first, then the frames, then the pointers to the top of the stack: a
+  // frame copied below both stack tops belongs to the stack the walk starts from.
+  if (uint64_t before = before_address(tstate)) {
+    g.before_op = static_cast<int>(ops->size());
+    ops->push_back(ReadOp{before, &g.top_before, sizeof g.top_before});
+  }
   if (l_.has_stack_chunks && g.chunk && g.chunk_len) {
     g.chunk_buf.resize(g.chunk_len);
     g.chunk_op = static_cast<int>(ops->size());
@@ -66,7 +83,12 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   }
   // Frame objects (<=3.10), or frames that lay outside the chunk last time (3.11+).
   g.batch.clear();
-  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.batch.add(g.frames[i], frame_read_);
+  g.sorted.clear();
+  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) {
+    g.batch.add(g.frames[i], frame_read_);
+    g.sorted.emplace_back(g.frames[i], i);
+  }
+  std::sort(g.sorted.begin(), g.sorted.end());
   g.batch.plan(ops);
   if (l_.has_cframe && g.cframe) {
     g.cframe_op = static_cast<int>(ops->size());
@@ -92,11 +114,56 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
   uint64_t native = ts->native_id;
   parse_thread(g.ts_buf.data(), tstate, ts);
   if (!l_.ts_native_thread_id) ts->native_id = native;
-  if (l_.frame_linkage == FrameLinkage::kFrameObjects) return walk_frame_objects(*ts, g, ops, frames);
+  late_reads_ = 0;
+  if (l_.frame_linkage == FrameLinkage::kFrameObjects)
+    return check_top(tstate, *ts, ts->frame, walk_frame_objects(*ts, g, ops, frames));
 
   uint64_t top = l_.has_cframe ? top_through_cframe(*ts, g, ops) : ts->frame;
   bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
-  return walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames);
+  // Frames of the copy are trusted below the lower of the stack tops before and after it.
+  stack_top_ = ts->chunk_top;
+  if (g.before_op < 0 || !ops[g.before_op].ok) chunk_ok = false;
+  else if (g.top_before > ts->chunk && g.top_before < stack_top_) stack_top_ = g.top_before;
+  return check_top(tstate, *ts, top, walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames));
+}
+
+// 3.11+: the thread's datastack_top, read before the chunk: a frame at or above it may
+// be a stale copy of a slot the stack grew into while it was read. (<=3.10 reads nothing
+// before: frame objects prove themselves live one by one.)
+uint64_t StackWalker::before_address(uint64_t tstate) const {
+  return l_.has_stack_chunks ? tstate + l_.ts_datastack_chunk + 8 : 0;
+}
+
+// A walk that read something after the thread state (a frame it had not guessed, a
+// moved chunk or cframe) stands only if the top it started from is still the top.
+WalkStatus StackWalker::check_top(uint64_t tstate, const ThreadState& ts, uint64_t top, WalkStatus walked) {
+  if (walked != WalkStatus::kOk) return walked;
+  if (late_reads_ && !top_still(tstate, ts, top)) return WalkStatus::kChanged;
+  return WalkStatus::kOk;
+}
+
+// Re-reads the top-of-stack pointer (through the cframe on 3.11–3.12).
+bool StackWalker::top_still(uint64_t tstate, const ThreadState& ts, uint64_t top) {
+  uint64_t now = 0;
+  if (!mem_.read(tstate + l_.ts_frame, &now, sizeof now)) return false;
+  if (!l_.has_cframe) return now == top;
+  return now == ts.frame && now && mem_.read(now + l_.cframe_current_frame, &now, sizeof now) && now == top;
+}
+
+// kFrameObjects: executing (or unwinding) frames only; a freed frame keeps its f_back
+// (into the free list or a stale caller) and its code, but not this state.
+bool StackWalker::frame_live(const uint8_t* f) const {
+  int8_t state = static_cast<int8_t>(f[l_.fr_state]);
+  return state == l_.fr_live_a || state == l_.fr_live_b;
+}
+
+// The last frame of a chain must be one a thread starts with: on 3.12+ the C-stack shim
+// that every evaluation loop entry pushes, elsewhere anything but a generator's frame.
+WalkStatus StackWalker::check_bottom(const uint8_t* f, bool shim) const {
+  if (l_.has_shim_frames) return shim ? WalkStatus::kOk : WalkStatus::kNoBottom;
+  if (l_.owned_by_generator >= 0 && static_cast<int>(f[l_.fr_owner]) == l_.owned_by_generator)
+    return WalkStatus::kNoBottom;
+  return WalkStatus::kOk;
 }
 
 // 3.11–3.12: tstate->cframe (on the thread's C stack) -> current_frame, from the
@@ -105,38 +172,29 @@ uint64_t StackWalker::top_through_cframe(const ThreadState& ts, Guess& g, const 
   bool cframe_read = g.cframe_op >= 0 && g.cframe == ts.frame && ops[g.cframe_op].ok;
   uint64_t top = cframe_read ? g.top : 0;
   if (!cframe_read) SPDLOG_DEBUG("cframe re-read: guessed {:#x}, now {:#x}", g.cframe, ts.frame);
+  if (!cframe_read) ++late_reads_;
   if (!cframe_read && ts.frame && !mem_.read(ts.frame + l_.cframe_current_frame, &top, sizeof top)) top = 0;
   g.cframe = ts.frame;
   return top;
 }
 
-// 3.8–3.10: PyFrameObject chain. The batch holds the frames the previous walk saw;
-// frames the chain reaches that are not in it are read singly.
+// 3.8–3.10: PyFrameObject chain. The batch holds the frames recent walks saw (frame
+// objects are recycled through free lists, so a fast-changing stack reuses the same
+// few addresses); frames the chain reaches that are not in it are read singly.
 WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, const Ops& ops,
                                            std::vector<RawFrame>* frames) {
-  const size_t fs = frame_read_;
-  const size_t batched = g.batch.size();
-  std::vector<uint64_t>& seen = g.frames;  // rewritten as we go; the batch keeps its own addresses
-  size_t pos = 0;                          // batch index where the next frame is expected
-  size_t n_seen = 0;
   uint64_t addr = ts.frame;
   WalkStatus status = WalkStatus::kOk;
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) {
-      status = WalkStatus::kTorn;
+      status = WalkStatus::kBadChain;
       break;
     }
-    const uint8_t* f = nullptr;
-    for (size_t j = pos; j < batched; ++j) {
-      if (g.batch.addr(j) == addr) {
-        f = g.batch.get(j, ops);
-        pos = j + 1;
-        break;
-      }
-    }
+    const uint8_t* f = batched_frame(g, ops, addr);
     if (!f) {
-      if (!mem_.read(addr, one_frame_.data(), fs)) {
-        status = WalkStatus::kTorn;
+      ++late_reads_;
+      if (!mem_.read(addr, one_frame_.data(), frame_read_)) {
+        status = WalkStatus::kFreedFrame;
         break;
       }
       f = one_frame_.data();
@@ -145,20 +203,43 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
     int32_t lasti = field<int32_t>(f, l_.fr_lasti);
     uint64_t back = field<uint64_t>(f, l_.fr_back);
     if (code == 0 || back == addr) {
-      status = WalkStatus::kTorn;
+      status = WalkStatus::kBadChain;
+      break;
+    }
+    // The top frame may be entering or leaving (tstate->frame is set before f_executing
+    // and cleared after it); every frame under it is executing.
+    if (!frames->empty() && !frame_live(f)) {
+      status = WalkStatus::kFreedFrame;
       break;
     }
     // Garbage lasti from a torn read must not overflow: no real code is 16 M units long.
     int32_t offset = lasti < 0 || lasti > (1 << 24) ? -1 : lasti * l_.lasti_unit;
     frames->push_back(RawFrame{code, offset, addr});
-    if (n_seen < kMaxSpeculation) {
-      if (n_seen < seen.size()) seen[n_seen] = addr; else seen.push_back(addr);
-      ++n_seen;
-    }
     addr = back;
   }
-  seen.resize(n_seen);
+  remember_frames(g, *frames);
   return status;
+}
+
+// The batched copy of the frame at addr, or nullptr if it was not guessed.
+const uint8_t* StackWalker::batched_frame(const Guess& g, const Ops& ops, uint64_t addr) const {
+  auto it = std::lower_bound(g.sorted.begin(), g.sorted.end(), std::make_pair(addr, size_t{0}));
+  return it != g.sorted.end() && it->first == addr ? g.batch.get(it->second, ops) : nullptr;
+}
+
+// Next walk's guess: this walk's frames, then the frames recent walks saw, at most
+// kMaxSpeculation of them.
+void StackWalker::remember_frames(Guess& g, const std::vector<RawFrame>& frames) {
+  g.next.clear();
+  for (const RawFrame& f : frames)
+    if (g.next.size() < kMaxSpeculation) g.next.push_back(f.frame);
+  const size_t walked = g.next.size();
+  std::sort(g.next.begin(), g.next.end());  // for the lookups below; reordered after
+  for (uint64_t a : g.frames) {
+    if (g.next.size() >= kMaxSpeculation) break;
+    if (!std::binary_search(g.next.begin(), g.next.begin() + walked, a)) g.next.push_back(a);
+  }
+  g.frames.swap(g.next);
 }
 
 // A frame's bytes: from the chunk copy, from the batch of frames that lay outside the
@@ -171,6 +252,7 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const Ops& ops,
   for (size_t j = 0; j < g.batch.size() && !f; ++j)
     if (g.batch.addr(j) == addr) f = g.batch.get(j, ops);
   if (!f) {
+    ++late_reads_;
     if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
     f = one_frame_.data();
   }
@@ -196,11 +278,13 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
   chunk_data_ = nullptr;
   chunk_base_ = 0;
   chunk_len_ = 0;
+  chunk_end_ = 0;
   size_t used = ts.chunk && ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
   if (used > kMaxChunkRead) used = 0;
   chunk_ok = chunk_ok && used <= g.chunk_len;
   if (used && !chunk_ok) {
     SPDLOG_DEBUG("chunk re-read: guessed {:#x} len {}, now {:#x} used {}", g.chunk, g.chunk_len, ts.chunk, used);
+    ++late_reads_;
     g.chunk_buf.resize(used);
     chunk_ok = mem_.read(ts.chunk, g.chunk_buf.data(), used);
     if (chunk_ok) {
@@ -214,14 +298,20 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
     chunk_data_ = g.chunk_buf.data();
     chunk_base_ = ts.chunk;
     chunk_len_ = used;
+    uint64_t size = field<uint64_t>(chunk_data_, l_.chunk_size);
+    chunk_end_ = size >= used && size <= kMaxChunkRead ? ts.chunk + size : ts.chunk_top;
   }
   if (top == 0) return WalkStatus::kOk;
 
   uint64_t addr = top;
   while (addr != 0) {
-    if (frames->size() >= kMaxDepth) return WalkStatus::kTorn;
+    if (frames->size() >= kMaxDepth) return WalkStatus::kBadChain;
+    // At or above the stack top but inside its chunk: a frame that has returned, or one
+    // pushed while the chunk was copied (its copy is stale).
+    if (addr >= ts.chunk_top && addr < chunk_end_) return WalkStatus::kFreedFrame;
+    if (addr >= stack_top_ && addr < chunk_end_ && addr - chunk_base_ < chunk_len_) return WalkStatus::kChanged;
     const uint8_t* f = frame_bytes(addr, g, ops, n_outside);
-    if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kTorn;
+    if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kFreedFrame;
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     uint64_t back = field<uint64_t>(f, l_.fr_back);
     uint64_t instr = field<uint64_t>(f, l_.fr_lasti);
@@ -229,9 +319,10 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
     // Frames are pushed upwards in a chunk: a `previous` above its frame in the same
     // chunk copy is a torn read.
     bool in_chunk = addr >= chunk_base_ && addr - chunk_base_ < chunk_len_;
-    if (back == addr || (in_chunk && back > addr && back - chunk_base_ < chunk_len_)) return WalkStatus::kTorn;
+    if (back == addr || (in_chunk && back > addr && back - chunk_base_ < chunk_len_)) return WalkStatus::kBadChain;
+    if (back == 0 && check_bottom(f, shim) != WalkStatus::kOk) return WalkStatus::kNoBottom;
     if (!shim) {
-      if (code == 0) return WalkStatus::kTorn;
+      if (code == 0) return WalkStatus::kBadChain;
       uint64_t start = code + l_.co_code_adaptive;
       int32_t offset = -1;
       if (instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);

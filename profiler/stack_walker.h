@@ -33,7 +33,17 @@ struct ThreadState {
   uint64_t chunk_top = 0;     // datastack_top (3.11+)
 };
 
-enum class WalkStatus { kOk, kTorn, kReadError };
+// A walk is kOk only when it can be shown consistent; each other value is why not.
+enum class WalkStatus {
+  kOk,
+  kReadError,   // the thread state or the top frame could not be read
+  kChanged,     // the top of the stack moved while it was read
+  kFreedFrame,  // a frame on the chain is not live (free list, zombie, above the stack top)
+  kNoBottom,    // the chain ends at a frame that cannot be a thread's first
+  kBadChain,    // a loop, a NULL code object, a link the wrong way, or deeper than kMaxDepth
+};
+constexpr int kWalkStatusCount = 6;
+const char* walk_status_name(WalkStatus s);
 
 class StackWalker {
  public:
@@ -62,19 +72,30 @@ class StackWalker {
     uint64_t cframe = 0;          // 3.11–3.12
     uint64_t chunk = 0;           // 3.11+
     size_t chunk_len = 0;         // bytes of the chunk worth reading (used part + slack, within the chunk)
-    std::vector<uint64_t> frames; // <=3.10: frame object addresses, innermost first;
+    std::vector<uint64_t> frames; // <=3.10: frame objects of recent walks, the last walk's first;
                                   // 3.11+: frames outside the chunk (C-stack shims, generators)
     // Where prepare() put this thread's reads in the ops vector.
     size_t first_op = 0;
     int chunk_op = -1, cframe_op = -1, ts_op = -1;
     SpanBatch batch;              // the guessed frames, read as merged spans
+    std::vector<std::pair<uint64_t, size_t>> sorted;  // (address, batch index), for lookups
+    std::vector<uint64_t> next;   // the guess being built (swapped with frames)
     uint64_t top = 0;             // cframe->current_frame lands here
+    int before_op = -1;           // 3.11+: datastack_top, read before everything else
+    uint64_t top_before = 0;
     std::vector<uint8_t> ts_buf, chunk_buf;
   };
 
   void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
   using Ops = std::vector<ReadOp>;
   uint64_t top_through_cframe(const ThreadState& ts, Guess& g, const Ops& ops);
+  uint64_t before_address(uint64_t tstate) const;
+  bool top_still(uint64_t tstate, const ThreadState& ts, uint64_t top);
+  WalkStatus check_top(uint64_t tstate, const ThreadState& ts, uint64_t top, WalkStatus walked);
+  bool frame_live(const uint8_t* f) const;
+  const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr) const;
+  void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
+  WalkStatus check_bottom(const uint8_t* f, bool shim) const;
   WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
                                      const Ops& ops, std::vector<RawFrame>* frames);
@@ -90,6 +111,9 @@ class StackWalker {
   const uint8_t* chunk_data_ = nullptr;
   uint64_t chunk_base_ = 0;
   size_t chunk_len_ = 0;
+  uint64_t chunk_end_ = 0;
+  uint64_t stack_top_ = 0;   // frames of the chunk copy at or above this may be stale   // end of the current chunk: frames between the stack top and it are dead
+  size_t late_reads_ = 0;    // reads of this walk made after the thread state (not covered by the before/after check)
   size_t frame_read_ = 0;  // bytes read per frame: up to the last field used
   std::vector<uint8_t> one_frame_;
   std::vector<ReadOp> own_ops_;

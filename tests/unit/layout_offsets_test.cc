@@ -30,14 +30,16 @@ struct Field {
   const char* name;
   uint32_t Layout::*u = nullptr;
   int Layout::*i = nullptr;
-  long long get(const Layout& l) const { return u ? static_cast<long long>(l.*u) : l.*i; }
+  int8_t Layout::*b = nullptr;
+  long long get(const Layout& l) const { return u ? static_cast<long long>(l.*u) : i ? l.*i : l.*b; }
   void set(Layout* l, long long v) const {
-    if (u) l->*u = static_cast<uint32_t>(v); else l->*i = static_cast<int>(v);
+    if (u) l->*u = static_cast<uint32_t>(v); else if (i) l->*i = static_cast<int>(v); else l->*b = static_cast<int8_t>(v);
   }
 };
 
 #define U(f) Field{#f, &Layout::f, nullptr}
 #define I(f) Field{#f, nullptr, &Layout::f}
+#define I8(f) Field{#f, nullptr, nullptr, &Layout::f}
 // Every Layout field; the probe must print each of them.
 const std::vector<Field> kFields = {
     I(major), I(minor),
@@ -47,6 +49,7 @@ const std::vector<Field> kFields = {
     U(ts_size), U(ts_next), U(ts_interp), U(ts_frame), U(ts_thread_id), U(ts_native_thread_id),
     U(ts_datastack_chunk), U(cframe_current_frame),
     U(fr_size), U(fr_back), U(fr_code), U(fr_lasti), U(fr_owner), U(fr_is_entry), I(owned_by_cstack),
+    U(fr_state), I8(fr_live_a), I8(fr_live_b), I(owned_by_generator),
     U(chunk_previous), U(chunk_size), U(chunk_top), U(chunk_data),
     U(co_size), U(co_filename), U(co_name), U(co_qualname), U(co_firstlineno), U(co_linetable),
     U(co_code_adaptive),
@@ -58,6 +61,7 @@ const std::vector<Field> kFields = {
 };
 #undef U
 #undef I
+#undef I8
 
 std::string pyenv_root() {
   const char* env = getenv("PYENV_ROOT");

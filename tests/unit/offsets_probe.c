@@ -153,7 +153,21 @@ int main(void) {
   P("fr_owner", 0);
   P("fr_is_entry", 0);
   P("owned_by_cstack", -1);
+  P("owned_by_generator", -1);
+#if PY_MINOR_VERSION <= 9
+  P("fr_state", OFF(PyFrameObject, f_executing));
+  P("fr_live_a", 1);
+  P("fr_live_b", 1);
 #else
+  P("fr_state", OFF(PyFrameObject, f_state));
+  P("fr_live_a", FRAME_EXECUTING);
+  P("fr_live_b", FRAME_UNWINDING);
+#endif
+#else
+  P("owned_by_generator", FRAME_OWNED_BY_GENERATOR);
+  P("fr_state", 0);
+  P("fr_live_a", 0);
+  P("fr_live_b", 0);
   P("fr_size", OFF(_PyInterpreterFrame, localsplus));
   P("fr_back", OFF(_PyInterpreterFrame, previous));
   P("fr_owner", OFF(_PyInterpreterFrame, owner));
