@@ -239,7 +239,7 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
     std::string& out = (*tasks)[i].name;
     if (k == Kind::kStr) {
       int64_t len = ld<int64_t>(b + l_.str_length);
-      UnicodeState st = parse_unicode_state(ld<uint32_t>(b + l_.str_state), l_.minor);
+      UnicodeState st = parse_unicode_state(ld<uint32_t>(b + l_.str_state), l_.str_has_ready_bit);
       if (ops[j].ok && st.compact && st.ascii && len >= 0 &&
           static_cast<uint64_t>(len) <= kNameRead - l_.str_ascii_size) {
         out.assign(reinterpret_cast<const char*>(b + l_.str_ascii_size), static_cast<size_t>(len));
