@@ -27,14 +27,12 @@ AsyncioLayout make(int minor) {
     case 11:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 80; l.gen_frame_state = 75; l.state_created = -2; l.state_suspended = -1;
-      l.op_resume_alt = 150; l.func_closure = 72;
-      l.resume_marks_await = true;
+      l.resume_marks_await = true; l.op_resume_alt = 150; l.func_closure = 72;
       break;
     case 12:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -2; l.state_suspended = -1;
-      l.op_resume_alt = 240; l.func_closure = 72;
-      l.resume_marks_await = true;
+      l.resume_marks_await = true; l.op_resume_alt = 240; l.func_closure = 72;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
       break;
     case 13:
