@@ -342,15 +342,7 @@ void AsyncioReader::chain_frame_objects(ChainWalk& w) {
     if (!co_code_.count(code)) need_code.push_back(code);
     susp.push_back(it);
   }
-  // co_code of code objects not seen before.
-  std::sort(need_code.begin(), need_code.end());
-  need_code.erase(std::unique(need_code.begin(), need_code.end()), need_code.end());
-  if (co_code_.size() + need_code.size() > kMaxCache) co_code_.clear();
-  std::vector<uint64_t> bytes(need_code.size(), 0);
-  ops_.clear();
-  for (size_t j = 0; j < need_code.size(); ++j) ops_.push_back(ReadOp{need_code[j] + al_->co_code, &bytes[j], 8});
-  readv_merged(&ops_);
-  for (size_t j = 0; j < need_code.size(); ++j) co_code_[need_code[j]] = ops_[j].ok ? bytes[j] : 0;
+  read_co_code(&need_code);
   w.live.clear();
   for (ChainItem& it : susp) {
     uint64_t b = co_code_[it.code];
@@ -358,6 +350,18 @@ void AsyncioReader::chain_frame_objects(ChainWalk& w) {
     it.op_addr += b + l_.bytes_sval;
     w.live.push_back(it);
   }
+}
+
+// co_code of code objects not seen before, in one readv.
+void AsyncioReader::read_co_code(std::vector<uint64_t>* need_code) {
+  std::sort(need_code->begin(), need_code->end());
+  need_code->erase(std::unique(need_code->begin(), need_code->end()), need_code->end());
+  if (co_code_.size() + need_code->size() > kMaxCache) co_code_.clear();
+  std::vector<uint64_t> bytes(need_code->size(), 0);
+  ops_.clear();
+  for (size_t j = 0; j < need_code->size(); ++j) ops_.push_back(ReadOp{(*need_code)[j] + al_->co_code, &bytes[j], 8});
+  readv_merged(&ops_);
+  for (size_t j = 0; j < need_code->size(); ++j) co_code_[(*need_code)[j]] = ops_[j].ok ? bytes[j] : 0;
 }
 
 // Whatever is still unknown about w.live, in one readv: awaited objects outside the peeked

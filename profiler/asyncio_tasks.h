@@ -155,6 +155,7 @@ class AsyncioReader {
   void chain_generators(ChainWalk& w);
   void chain_frame_objects(ChainWalk& w);
   void chain_awaited(ChainWalk& w);
+  void read_co_code(std::vector<uint64_t>* need_code);  // <=3.10: co_code_ for these code objects
   // Reads w.addrs (len bytes each, retrying failures with min bytes: an object at a
   // mapping's end) into out; w.ok says which were read. Prefetched objects cost nothing.
   void read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min);
