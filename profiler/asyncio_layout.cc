@@ -6,36 +6,44 @@
 namespace pyprofd {
 namespace {
 
+// The table for 3.minor; minor 0 (no table) for versions it does not know.
 AsyncioLayout make(int minor) {
   AsyncioLayout l;
   l.minor = minor;
   switch (minor) {
     case 8:
       l.fut_state = 72; l.task_fut_waiter = 104; l.task_coro = 112; l.task_name = 120; l.task_size = 144;
-      l.f_stacktop = 72; l.func_closure = 48;
+      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.lasti_unit = 1; l.func_closure = 48;
       break;
     case 9:
       l.fut_state = 80; l.task_fut_waiter = 144; l.task_coro = 152; l.task_name = 160; l.task_size = 184;
-      l.f_stacktop = 72; l.func_closure = 48;
+      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.lasti_unit = 1; l.func_closure = 48;
       break;
     case 10:
       l.fut_state = 88; l.task_fut_waiter = 152; l.task_coro = 160; l.task_name = 168; l.task_size = 192;
       l.f_stackdepth = 80; l.f_state = 108; l.state_created = -2; l.state_suspended = -1; l.func_closure = 72;
+      l.coro_frame_object = true; l.lasti_unit = 2;
       break;
     case 11:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 80; l.gen_frame_state = 75; l.state_created = -2; l.state_suspended = -1;
-      l.op_resume_alt = 150; l.func_closure = 72;
+      l.resume_marks_await = true; l.op_resume_alt = 150; l.func_closure = 72;
       break;
     case 12:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -2; l.state_suspended = -1;
-      l.op_resume_alt = 240; l.func_closure = 72;
+      l.resume_marks_await = true; l.op_resume_alt = 240; l.func_closure = 72;
+      l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
       break;
-    default:  // 13
+    case 13:
       l.fut_state = 96; l.task_fut_waiter = 112; l.task_coro = 120; l.task_name = 128; l.task_size = 144;
       l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -3; l.state_suspended = -2;
       l.op_resume = 0; l.func_closure = 72;
+      l.state_marks_await = true; l.state_suspended_yield_from = -1;
+      l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
+      break;
+    default:  // unknown: no table
+      l.minor = 0;
       break;
   }
   return l;
@@ -45,8 +53,8 @@ AsyncioLayout make(int minor) {
 
 const AsyncioLayout* asyncio_layout(int minor) {
   static const AsyncioLayout k[] = {make(8), make(9), make(10), make(11), make(12), make(13)};
-  if (minor < 8 || minor > 13) return nullptr;
-  return &k[minor - 8];
+  if (minor < 8 || minor >= 8 + static_cast<int>(sizeof k / sizeof k[0])) return nullptr;
+  return k[minor - 8].minor == minor ? &k[minor - 8] : nullptr;
 }
 
 }  // namespace pyprofd

@@ -12,6 +12,19 @@ namespace pyprofd {
 struct AsyncioLayout {
   int minor = 0;
 
+  // Where tasks are registered in asyncio.tasks: a WeakSet of every task (<=3.11
+  // _all_tasks, 3.12+ _scheduled_tasks) and, 3.12+, a plain set of eager tasks.
+  const char* weak_registry = "_all_tasks";
+  const char* eager_registry = nullptr;  // nullptr: none
+
+  // How a suspended coroutine's frame is found and read
+  bool coro_frame_object = false;   // <=3.10: gi_frame points at a PyFrameObject; 3.11+: embedded interpreter frame
+  bool frame_stacktop = false;      // 3.8/3.9: f_stacktop (non-NULL while suspended); 3.10: f_state + f_stackdepth
+  uint8_t lasti_unit = 1;           // bytes per f_lasti step: 1 (<=3.9), 2 (3.10 counts code units)
+  bool resume_marks_await = false;  // 3.11/3.12: the RESUME after the yield says "await" (oparg >= 2)
+  bool state_marks_await = false;   // 3.13: gi_frame_state says "suspended in yield from"
+  int8_t state_suspended_yield_from = -1;  // 3.13: FRAME_SUSPENDED_YIELD_FROM
+
   // FutureObj / TaskObj (C accelerator)
   uint32_t fut_loop = 16;
   uint32_t fut_callback0 = 24;   // first done callback (others in fut_callbacks)
@@ -43,19 +56,14 @@ struct AsyncioLayout {
   uint8_t op_resume = 151;       // 3.11/3.12: the code unit after the yield; oparg >= 2 means "await"
   uint8_t op_resume_alt = 0;     // RESUME_QUICK (3.11) / INSTRUMENTED_RESUME (3.12)
 
-  // Containers and callables (same on every supported version unless noted)
-  uint32_t set_mask = 32;
-  uint32_t set_table = 40;       // setentry {key, hash}, mask + 1 of them
+  // Callables and weak references (same on every supported version unless noted;
+  // containers and ints are in Layout)
   uint32_t weakref_object = 16;  // wr_object (Py_None once dead)
-  uint32_t var_size = 16;        // ob_size of list/tuple
-  uint32_t list_items = 24;
-  uint32_t tuple_items = 24;
   uint32_t cell_ref = 16;
   uint32_t method_self = 24;     // PyMethodObject.im_self
   uint32_t partial_args = 24;    // functools.partial args tuple
   uint32_t func_closure = 0;     // PyFunctionObject.func_closure
   uint32_t tp_base = 256;
-  uint32_t long_digits = 24;     // PyLong digits; ob_size (<=3.11) / lv_tag (3.12+) at var_size
 };
 
 // The table for 3.minor, or nullptr if unsupported.

@@ -6,22 +6,15 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "profiler/unicode.h"
 
 namespace pyprofd {
 
 namespace {
 
-template <class T>
-T ld(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 constexpr size_t kMaxCache = 1 << 14;      // cached types / code objects before a reset
 constexpr size_t kMaxStackFrames = 8192;   // frames in one task stack
 constexpr size_t kNameRead = 96;           // bytes read per task name (header + short ASCII text)
+constexpr size_t kMaxName = 1024;          // code points kept of a task name
 constexpr size_t kCallbackRead = 80;       // enough for func_closure on every version
 constexpr size_t kTupleRead = 24 + 8 * 8;  // a small tuple: header + up to 8 items
 
@@ -30,67 +23,10 @@ bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p &
 
 }  // namespace
 
-// Objects of one kind usually sit next to each other (pymalloc pools), so ops closer than
-// kMergeGap become one iovec: far fewer iovecs, hence system calls, for a few more bytes.
-// A merged range that fails (a hole in the mapping) is retried op by op.
-void AsyncioReader::readv_merged(std::vector<ReadOp>* ops) {
-  constexpr uint64_t kMergeGap = 512, kMaxSpan = 64 * 1024;
-  if (ops->empty()) return;
-  std::vector<size_t> order;
-  for (size_t i = 0; i < ops->size(); ++i) {
-    ReadOp& op = (*ops)[i];
-    op.ok = op.len == 0;
-    if (op.len != 0 && op.addr != 0 && op.addr + op.len > op.addr) order.push_back(i);
-  }
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return (*ops)[a].addr < (*ops)[b].addr; });
-  struct Span {
-    uint64_t start, end;
-    size_t first, last;  // members: order[first, last)
-  };
-  std::vector<Span> spans;
-  for (size_t k = 0; k < order.size(); ++k) {
-    const ReadOp& op = (*ops)[order[k]];
-    uint64_t end = op.addr + op.len;
-    if (!spans.empty() && op.addr <= spans.back().end + kMergeGap &&
-        std::max(end, spans.back().end) - spans.back().start <= kMaxSpan) {
-      spans.back().end = std::max(end, spans.back().end);
-      spans.back().last = k + 1;
-    } else {
-      spans.push_back(Span{op.addr, end, k, k + 1});
-    }
-  }
-  size_t total = 0;
-  for (const Span& sp : spans) total += sp.end - sp.start;
-  merged_buf_.resize(total);
-  merged_ops_.clear();
-  size_t off = 0;
-  for (const Span& sp : spans) {
-    merged_ops_.push_back(ReadOp{sp.start, merged_buf_.data() + off, sp.end - sp.start});
-    off += sp.end - sp.start;
-  }
-  mem_.readv(merged_ops_.data(), merged_ops_.size());
-  std::vector<ReadOp> retry;
-  std::vector<size_t> retry_index;
-  for (size_t s = 0; s < spans.size(); ++s) {
-    const Span& sp = spans[s];
-    for (size_t k = sp.first; k < sp.last; ++k) {
-      ReadOp& op = (*ops)[order[k]];
-      if (merged_ops_[s].ok) {
-        std::memcpy(op.dst, static_cast<uint8_t*>(merged_ops_[s].dst) + (op.addr - sp.start), op.len);
-        op.ok = true;
-      } else if (sp.last - sp.first > 1) {
-        retry.push_back(op);
-        retry_index.push_back(order[k]);
-      }
-    }
-  }
-  if (retry.empty()) return;
-  mem_.readv(retry.data(), retry.size());
-  for (size_t k = 0; k < retry.size(); ++k) (*ops)[retry_index[k]].ok = retry[k].ok;
-}
-
 AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state)
-    : mem_(mem), l_(layout), al_(asyncio_layout(layout.minor)), interp_(interp_state), objs_(mem, layout) {}
+    : mem_(mem), l_(layout), al_(asyncio_layout(layout.minor)), interp_(interp_state), objs_(mem, layout) {
+  if (!al_) spdlog::warn("asyncio tasks are not read on Python {}: no layout for it", layout.name());
+}
 
 // Looks the registries and asyncio's types up once (they live as long as the module).
 // 1: resolved; 0: asyncio not (fully) imported; -1: no layout for this version.
@@ -108,9 +44,9 @@ int AsyncioReader::resolve() {
   }
   auto attr = [&](uint64_t mod, const char* name) { return objs_.module_attr(mod, name).value_or(0); };
   Registries r;
-  uint64_t weak_set = attr(*tasks_mod, l_.minor >= 12 ? "_scheduled_tasks" : "_all_tasks");
+  uint64_t weak_set = attr(*tasks_mod, al_->weak_registry);
   if (weak_set) r.all_tasks = objs_.instance_attr(weak_set, "data").value_or(0);
-  if (l_.minor >= 12) r.eager_tasks = attr(*tasks_mod, "_eager_tasks");
+  if (al_->eager_registry) r.eager_tasks = attr(*tasks_mod, al_->eager_registry);
   r.current_tasks = attr(*tasks_mod, "_current_tasks");
   r.c_task = attr(*tasks_mod, "_CTask");
   r.py_task = attr(*tasks_mod, "_PyTask");
@@ -124,20 +60,6 @@ int AsyncioReader::resolve() {
   reg_ = r;
   types_.clear();
   return 1;
-}
-
-std::string AsyncioReader::read_cstr(uint64_t addr, size_t max) {
-  std::string out;
-  while (addr && out.size() < max) {
-    char chunk[64];
-    size_t len = std::min<uint64_t>(sizeof chunk, 4096 - addr % 4096);  // never cross into an unread page
-    if (!mem_.read(addr, chunk, len)) return {};
-    const char* nul = static_cast<const char*>(std::memchr(chunk, 0, len));
-    out.append(chunk, nul ? nul - chunk : len);
-    if (nul) return out;
-    addr += len;
-  }
-  return {};
 }
 
 AsyncioReader::TypeInfo AsyncioReader::type_info(uint64_t type) {
@@ -156,7 +78,7 @@ AsyncioReader::TypeInfo AsyncioReader::type_info(uint64_t type) {
       else if (!mem_.read_value(t + al_->tp_base, &t)) break;
     }
     uint64_t name_ptr = 0;
-    if (mem_.read_value(type + l_.tp_name, &name_ptr)) info.name = read_cstr(name_ptr, 256);
+    if (mem_.read_value(type + l_.tp_name, &name_ptr)) info.name = objs_.read_cstr(name_ptr, 256).value_or("");
     if (info.kind == Kind::kOther) {
       static const std::pair<const char*, Kind> kBuiltins[] = {
           {"coroutine", Kind::kCoro}, {"generator", Kind::kGen}, {"weakref", Kind::kWeakref},
@@ -173,35 +95,6 @@ AsyncioReader::TypeInfo AsyncioReader::type_info(uint64_t type) {
     if (dot != std::string::npos) info.name = info.name.substr(dot + 1);
   }
   return types_.emplace(type, std::move(info)).first->second;
-}
-
-bool AsyncioReader::read_set(uint64_t set, std::vector<uint64_t>* keys, size_t cap) {
-  uint8_t hdr[48];
-  if (!plausible(set) || !mem_.read(set, hdr, sizeof hdr)) return false;
-  uint64_t mask = ld<uint64_t>(hdr + al_->set_mask);
-  uint64_t table = ld<uint64_t>(hdr + al_->set_table);
-  if (mask < 7 || mask >= (uint64_t{1} << 19) || ((mask + 1) & mask) || !plausible(table)) return false;
-  std::vector<uint64_t> entries(2 * (mask + 1));  // setentry {key, hash}; 100k tasks fit in 2^18 slots
-  if (!mem_.read(table, entries.data(), entries.size() * 8)) return false;
-  for (size_t i = 0; i <= mask && keys->size() < cap; ++i) {
-    if (plausible(entries[2 * i])) keys->push_back(entries[2 * i]);  // the dummy key is dropped by its type later
-  }
-  return true;
-}
-
-bool AsyncioReader::read_sequence(uint64_t obj, std::vector<uint64_t>* items, size_t cap) {
-  uint8_t hdr[32];
-  if (!plausible(obj) || !mem_.read(obj, hdr, sizeof hdr)) return false;
-  Kind k = type_info(ld<uint64_t>(hdr + l_.ob_type)).kind;
-  int64_t size = ld<int64_t>(hdr + al_->var_size);
-  if ((k != Kind::kList && k != Kind::kTuple) || size < 0) return false;
-  size_t n = std::min<size_t>(static_cast<size_t>(size), cap);
-  uint64_t base = k == Kind::kList ? ld<uint64_t>(hdr + al_->list_items) : obj + al_->tuple_items;
-  if (n == 0) return true;
-  std::vector<uint64_t> raw(n);
-  if (!plausible(base) || !mem_.read(base, raw.data(), n * 8)) return false;
-  items->insert(items->end(), raw.begin(), raw.end());
-  return true;
 }
 
 std::string AsyncioReader::code_name(uint64_t code) {
@@ -235,25 +128,14 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
       ok = mem_.read(name_objs[i], buf.data() + i * kNameRead, 32);
       if (!ok) continue;
     }
-    Kind k = type_info(ld<uint64_t>(b + l_.ob_type)).kind;
+    Kind k = type_info(field<uint64_t>(b, l_.ob_type)).kind;
+    const size_t got = ops[j].ok ? kNameRead : 32;
     std::string& out = (*tasks)[i].name;
     if (k == Kind::kStr) {
-      int64_t len = ld<int64_t>(b + l_.str_length);
-      UnicodeState st = parse_unicode_state(ld<uint32_t>(b + l_.str_state), l_.minor);
-      if (ops[j].ok && st.compact && st.ascii && len >= 0 &&
-          static_cast<uint64_t>(len) <= kNameRead - l_.str_ascii_size) {
-        out.assign(reinterpret_cast<const char*>(b + l_.str_ascii_size), static_cast<size_t>(len));
-      } else {
-        out = objs_.read_str(name_objs[i], 1024).value_or("");
-      }
+      if (!decode_str(b, got, l_, kMaxName, &out)) out = objs_.read_str(name_objs[i], kMaxName).value_or("");
     } else if (k == Kind::kInt) {
-      uint64_t size = ld<uint64_t>(b + al_->var_size);
-      uint64_t ndigits = l_.minor >= 12 ? size >> 3 : size;  // lv_tag: ndigits << 3 | sign
-      bool negative = l_.minor >= 12 ? (size & 3) == 2 : static_cast<int64_t>(size) < 0;
-      if (negative || ndigits > 2) continue;
-      uint64_t v = 0;
-      for (size_t d = ndigits; d-- > 0;) v = (v << 30) | (ld<uint32_t>(b + al_->long_digits + 4 * d) & 0x3fffffff);
-      out = "Task-" + std::to_string(v);
+      auto v = decode_int(b, got, l_);
+      if (v && *v >= 0) out = "Task-" + std::to_string(*v);
     }
   }
 }
@@ -300,219 +182,231 @@ void AsyncioReader::prefetch_chains() {
 }
 
 void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end) {
-  struct Item {
-    size_t task;
-    uint64_t obj;
-    uint64_t frame = 0;
-    uint64_t tos_addr = 0;  // where the awaited object is
-    uint64_t op_addr = 0;   // <=3.10: opcode byte; 3.11/3.12: the code unit after the yield; 0: no check
-    uint64_t code = 0;
-    uint64_t tos = 0;
-    uint16_t op = 0;
-    bool tos_read = false;  // tos comes from this level's own read
-  };
-  const bool old = l_.minor <= 10;
-  // 3.11+: generator + embedded frame + stack; <=3.10: the generator head, then the frame + stack.
-  const size_t gen_len = old ? al_->gen_frame + 8 : al_->gen_frame + l_.fr_size + kStackPeek;
-  const size_t gen_min = old ? gen_len : al_->gen_frame + l_.fr_size;
-  const size_t frame_len = l_.fr_size + kStackPeek;
-  std::vector<std::vector<RawFrame>> frames(tasks->size());
+  ChainWalk w;
+  w.tasks = tasks;
+  w.end = end;
+  w.frames.resize(tasks->size());
   end->assign(tasks->size(), {0, 0});
-  std::vector<Item> cur, live, next;
   for (size_t i = 0; i < tasks->size(); ++i) {
-    if (plausible((*tasks)[i].coro)) cur.push_back(Item{i, (*tasks)[i].coro});
+    if (plausible((*tasks)[i].coro)) w.cur.push_back(ChainItem{i, (*tasks)[i].coro});
   }
-  std::vector<uint8_t> buf, fbuf;
-  std::vector<ReadOp> ops;
+  hits_ = misses_ = 0;
   prefetch_chains();
-  // Reads n objects of len bytes (retrying failures with min bytes: an object at a mapping's end).
-  // Objects read at the same address last tick were fetched in one go by prefetch_chains().
-  std::vector<size_t> missed;
-  size_t hits = 0, misses = 0;
-  auto read_all = [&](std::vector<uint8_t>* out, const std::vector<uint64_t>& addrs, size_t len, size_t min) {
-    out->assign(addrs.size() * len, 0);
-    std::vector<bool> ok(addrs.size());
-    ops.clear();
-    missed.clear();
-    for (size_t j = 0; j < addrs.size(); ++j) {
-      if (size_t got = from_prefetch(addrs[j], min, len, out->data() + j * len)) {
-        ok[j] = true;
-        remember_read(addrs[j], got);
-        ++hits;
-        continue;
-      }
-      ops.push_back(ReadOp{addrs[j], out->data() + j * len, len});
-      missed.push_back(j);
-      ++misses;
-    }
-    readv_merged(&ops);
-    for (size_t m = 0; m < missed.size(); ++m) {
-      size_t j = missed[m];
-      if (ops[m].ok) {
-        ok[j] = true;
-        remember_read(addrs[j], len);
-      } else if (min < len && mem_.read(addrs[j], out->data() + j * len, min)) {
-        ok[j] = true;  // an object near the end of its mapping: next time read only min bytes
-        remember_read(addrs[j], min);
-      }
-    }
-    return ok;
-  };
-  // The awaited object when it lies inside the bytes already read at base.
-  auto peek = [](const std::vector<uint8_t>& b, size_t off, size_t len, uint64_t base, uint64_t addr, uint64_t* v) {
-    if (addr < base || addr - base + 8 > len) return false;
-    std::memcpy(v, b.data() + off + (addr - base), 8);
-    return true;
-  };
-  for (size_t depth = 0; depth < kMaxChainDepth && !cur.empty(); ++depth) {
-    std::vector<uint64_t> addrs;
-    for (const Item& it : cur) addrs.push_back(it.obj);
-    std::vector<bool> ok = read_all(&buf, addrs, gen_len, gen_min);
-    live.clear();
-    for (size_t j = 0; j < cur.size(); ++j) {
-      if (!ok[j]) continue;
-      const uint8_t* g = &buf[j * gen_len];
-      uint64_t type = ld<uint64_t>(g + l_.ob_type);
-      Kind k = type_info(type).kind;
-      if (k != Kind::kCoro && k != Kind::kGen) {  // a future, or not a Python coroutine: the chain ends
-        (*end)[cur[j].task] = {cur[j].obj, type};
-        continue;
-      }
-      Item it = cur[j];
-      if (old) {
-        it.frame = ld<uint64_t>(g + al_->gen_frame);
-        if (plausible(it.frame)) live.push_back(it);
-        continue;
-      }
-      // 3.11+: state, frame and stack are all here.
-      it.frame = it.obj + al_->gen_frame;
-      const uint8_t* f = g + al_->gen_frame;
-      int8_t state = static_cast<int8_t>(g[al_->gen_frame_state]);
-      if (depth == 0 && state < 1) (*tasks)[it.task].coro_frame = it.frame;  // not completed
-      bool created = state == al_->state_created;
-      bool suspended = state == al_->state_suspended || (l_.minor >= 13 && state == -1);
-      if (!created && !suspended) continue;  // executing (its frames are on a thread) or finished
-      uint64_t code = ld<uint64_t>(f + l_.fr_code);
-      uint64_t instr = ld<uint64_t>(f + l_.fr_lasti);
-      if (!plausible(code)) continue;
-      int32_t offset = -1;
-      uint64_t start = code + l_.co_code_adaptive;
-      if (!created && instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
-      frames[it.task].push_back(RawFrame{code, offset, it.frame});
-      int32_t stacktop = ld<int32_t>(f + al_->if_stacktop);
-      // 3.13 marks an await in the state (FRAME_SUSPENDED_YIELD_FROM); 3.11/3.12 in the RESUME after it.
-      if (!suspended || stacktop < 1 || stacktop > (1 << 16) || (l_.minor >= 13 && state != -1)) continue;
-      it.tos_addr = it.frame + al_->if_localsplus + 8 * static_cast<uint64_t>(stacktop - 1);
-      if (l_.minor <= 12) it.op_addr = instr + 2;
-      if (!peek(buf, j * gen_len, gen_len, it.obj, it.tos_addr, &it.tos)) it.tos = 0;
-      live.push_back(it);
-    }
-    if (old) {
-      // <=3.10: the frame objects, with the start of their value stack.
-      addrs.clear();
-      for (const Item& it : live) addrs.push_back(it.frame);
-      ok = read_all(&fbuf, addrs, frame_len, l_.fr_size);
-      std::vector<Item> susp;
-      std::vector<uint64_t> need_code;
-      for (size_t j = 0; j < live.size(); ++j) {
-        if (!ok[j]) continue;
-        Item it = live[j];
-        const uint8_t* f = &fbuf[j * frame_len];
-        if (depth == 0) (*tasks)[it.task].coro_frame = it.frame;
-        uint64_t code = ld<uint64_t>(f + l_.fr_code);
-        int32_t lasti = ld<int32_t>(f + l_.fr_lasti);
-        bool created, suspended;
-        if (l_.minor <= 9) {  // f_stacktop is set only while suspended (or not started)
-          uint64_t top = ld<uint64_t>(f + al_->f_stacktop);
-          created = top != 0 && lasti < 0;
-          suspended = top != 0 && lasti >= 0;
-          it.tos_addr = top - 8;
-        } else {
-          int8_t st = static_cast<int8_t>(f[al_->f_state]);
-          created = st == al_->state_created;
-          suspended = st == al_->state_suspended && lasti >= 0;
-          int32_t n = ld<int32_t>(f + al_->f_stackdepth);
-          uint64_t vs = ld<uint64_t>(f + al_->f_valuestack);
-          if (n >= 1 && n <= (1 << 16)) it.tos_addr = vs + 8 * static_cast<uint64_t>(n - 1);
-        }
-        if ((!created && !suspended) || !plausible(code) || lasti > (1 << 24)) continue;
-        int32_t offset = lasti < 0 ? -1 : (l_.minor >= 10 ? lasti * 2 : lasti);
-        frames[it.task].push_back(RawFrame{code, offset, it.frame});
-        if (!suspended || !plausible(it.tos_addr)) continue;
-        if (!peek(fbuf, j * frame_len, frame_len, it.frame, it.tos_addr, &it.tos)) it.tos = 0;
-        it.code = code;
-        // The opcode after f_lasti must be YIELD_FROM (it is re-executed on resume).
-        it.op_addr = static_cast<uint64_t>(l_.minor >= 10 ? (lasti + 1) * 2 : lasti + 2);
-        if (!co_code_.count(code)) need_code.push_back(code);
-        susp.push_back(it);
-      }
-      // co_code of code objects not seen before.
-      std::sort(need_code.begin(), need_code.end());
-      need_code.erase(std::unique(need_code.begin(), need_code.end()), need_code.end());
-      if (co_code_.size() + need_code.size() > kMaxCache) co_code_.clear();
-      std::vector<uint64_t> bytes(need_code.size(), 0);
-      ops.clear();
-      for (size_t j = 0; j < need_code.size(); ++j) ops.push_back(ReadOp{need_code[j] + al_->co_code, &bytes[j], 8});
-      readv_merged(&ops);
-      for (size_t j = 0; j < need_code.size(); ++j) co_code_[need_code[j]] = ops[j].ok ? bytes[j] : 0;
-      live.clear();
-      for (Item& it : susp) {
-        uint64_t b = co_code_[it.code];
-        if (!plausible(b)) continue;
-        it.op_addr += b + l_.bytes_sval;
-        live.push_back(it);
-      }
-    }
-    // Whatever is still unknown: awaited objects outside the peeked bytes, instructions not seen before.
-    if (await_op_.size() > kMaxCache) await_op_.clear();
-    // (A frame with many locals has its stack top beyond the peeked bytes: that word is
-    // prefetched too.)
-    ops.clear();
-    for (Item& it : live) {
-      it.tos_read = !it.tos;
-      if (it.tos_read) {
-        remember_read(it.tos_addr, 8);
-        if (from_prefetch(it.tos_addr, 8, 8, reinterpret_cast<uint8_t*>(&it.tos))) {
-          it.tos_read = false;
-          ++hits;
-        }
-      }
-      if (it.tos_read) ops.push_back(ReadOp{it.tos_addr, &it.tos, 8});
-      if (it.op_addr && !await_op_.count(it.op_addr)) ops.push_back(ReadOp{it.op_addr, &it.op, old ? size_t{1} : size_t{2}});
-    }
-    readv_merged(&ops);
-    next.clear();
-    size_t o = 0;
-    for (Item& it : live) {
-      bool ok_tos = true;
-      if (it.tos_read) ok_tos = ops[o++].ok;
-      bool is_await = true;
-      if (it.op_addr) {
-        auto c = await_op_.find(it.op_addr);
-        if (c != await_op_.end()) {
-          is_await = c->second;
-        } else {
-          bool read_ok = ops[o++].ok;
-          uint8_t opcode = static_cast<uint8_t>(it.op & 0xff), oparg = static_cast<uint8_t>(it.op >> 8);
-          is_await = old ? opcode == al_->op_yield_from
-                         : (opcode == al_->op_resume || opcode == al_->op_resume_alt) && oparg >= 2;
-          is_await = read_ok && is_await;
-          if (read_ok) await_op_.emplace(it.op_addr, is_await);
-        }
-      }
-      if (!ok_tos || !is_await || !plausible(it.tos) || it.tos == it.obj) continue;
-      if (frames[it.task].size() >= kMaxChainDepth) continue;
-      next.push_back(Item{it.task, it.tos});
-    }
-    cur.swap(next);
+  for (w.depth = 0; w.depth < kMaxChainDepth && !w.cur.empty(); ++w.depth) {
+    chain_generators(w);
+    if (al_->coro_frame_object) chain_frame_objects(w);
+    chain_awaited(w);
+    w.cur.swap(w.next);
   }
   for (size_t i = 0; i < tasks->size(); ++i) {
     auto& chain = (*tasks)[i].chain;
-    chain.assign(frames[i].rbegin(), frames[i].rend());  // innermost first
+    chain.assign(w.frames[i].rbegin(), w.frames[i].rend());  // innermost first
   }
-  SPDLOG_DEBUG("await chains: {} objects from the prefetch, {} read level by level", hits, misses);
+  SPDLOG_DEBUG("await chains: {} objects from the prefetch, {} read level by level", hits_, misses_);
   chain_reads_.swap(chain_reads_next_);
   chain_reads_next_.clear();
+}
+
+void AsyncioReader::read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min) {
+  const std::vector<uint64_t>& addrs = w.addrs;
+  out->assign(addrs.size() * len, 0);
+  w.ok.assign(addrs.size(), false);
+  ops_.clear();
+  missed_.clear();
+  for (size_t j = 0; j < addrs.size(); ++j) {
+    if (size_t got = from_prefetch(addrs[j], min, len, out->data() + j * len)) {
+      w.ok[j] = true;
+      remember_read(addrs[j], got);
+      ++hits_;
+      continue;
+    }
+    ops_.push_back(ReadOp{addrs[j], out->data() + j * len, len});
+    missed_.push_back(j);
+    ++misses_;
+  }
+  readv_merged(&ops_);
+  for (size_t m = 0; m < missed_.size(); ++m) {
+    size_t j = missed_[m];
+    if (ops_[m].ok) {
+      w.ok[j] = true;
+      remember_read(addrs[j], len);
+    } else if (min < len && mem_.read(addrs[j], out->data() + j * len, min)) {
+      w.ok[j] = true;  // an object near the end of its mapping: next time read only min bytes
+      remember_read(addrs[j], min);
+    }
+  }
+}
+
+namespace {
+
+// The awaited object when it lies inside the len bytes already read (at b) from base.
+bool peek(const uint8_t* b, size_t len, uint64_t base, uint64_t addr, uint64_t* v) {
+  if (addr < base || addr - base + 8 > len) return false;
+  std::memcpy(v, b + (addr - base), 8);
+  return true;
+}
+
+}  // namespace
+
+// The coroutines of this level: those that are not (a future, ...) end their chain.
+// 3.11+: the generator holds its frame and the start of its value stack, so the frame
+// is decoded here; <=3.10 only the frame object's address is taken.
+void AsyncioReader::chain_generators(ChainWalk& w) {
+  // 3.11+: generator + embedded frame + stack; <=3.10: the generator head, then the frame + stack.
+  const bool frame_object = al_->coro_frame_object;
+  const size_t gen_len = frame_object ? al_->gen_frame + 8 : al_->gen_frame + l_.fr_size + kStackPeek;
+  const size_t gen_min = frame_object ? gen_len : al_->gen_frame + l_.fr_size;
+  w.addrs.clear();
+  for (const ChainItem& it : w.cur) w.addrs.push_back(it.obj);
+  read_objects(w, &w.buf, gen_len, gen_min);
+  w.live.clear();
+  for (size_t j = 0; j < w.cur.size(); ++j) {
+    if (!w.ok[j]) continue;
+    const uint8_t* g = &w.buf[j * gen_len];
+    uint64_t type = field<uint64_t>(g, l_.ob_type);
+    Kind k = type_info(type).kind;
+    if (k != Kind::kCoro && k != Kind::kGen) {  // a future, or not a Python coroutine: the chain ends
+      (*w.end)[w.cur[j].task] = {w.cur[j].obj, type};
+      continue;
+    }
+    ChainItem it = w.cur[j];
+    if (frame_object) {
+      it.frame = field<uint64_t>(g, al_->gen_frame);
+      if (plausible(it.frame)) w.live.push_back(it);
+      continue;
+    }
+    // 3.11+: state, frame and stack are all here.
+    it.frame = it.obj + al_->gen_frame;
+    const uint8_t* f = g + al_->gen_frame;
+    int8_t state = static_cast<int8_t>(g[al_->gen_frame_state]);
+    if (w.depth == 0 && state < 1) (*w.tasks)[it.task].coro_frame = it.frame;  // not completed
+    bool created = state == al_->state_created;
+    bool in_yield_from = al_->state_marks_await && state == al_->state_suspended_yield_from;
+    bool suspended = state == al_->state_suspended || in_yield_from;
+    if (!created && !suspended) continue;  // executing (its frames are on a thread) or finished
+    uint64_t code = field<uint64_t>(f, l_.fr_code);
+    uint64_t instr = field<uint64_t>(f, l_.fr_lasti);
+    if (!plausible(code)) continue;
+    int32_t offset = -1;
+    uint64_t start = code + l_.co_code_adaptive;
+    if (!created && instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
+    w.frames[it.task].push_back(RawFrame{code, offset, it.frame});
+    int32_t stacktop = field<int32_t>(f, al_->if_stacktop);
+    // 3.13 marks an await in the state (FRAME_SUSPENDED_YIELD_FROM); 3.11/3.12 in the RESUME after it.
+    if (!suspended || stacktop < 1 || stacktop > (1 << 16) || (al_->state_marks_await && !in_yield_from)) continue;
+    it.tos_addr = it.frame + al_->if_localsplus + 8 * static_cast<uint64_t>(stacktop - 1);
+    if (al_->resume_marks_await) it.op_addr = instr + 2;
+    if (!peek(g, gen_len, it.obj, it.tos_addr, &it.tos)) it.tos = 0;
+    w.live.push_back(it);
+  }
+}
+
+// <=3.10: the frame objects of w.live, with the start of their value stack; keeps those
+// suspended where the opcode after f_lasti can say "yield from" (co_code read once per code).
+void AsyncioReader::chain_frame_objects(ChainWalk& w) {
+  const size_t frame_len = l_.fr_size + kStackPeek;
+  w.addrs.clear();
+  for (const ChainItem& it : w.live) w.addrs.push_back(it.frame);
+  read_objects(w, &w.fbuf, frame_len, l_.fr_size);
+  std::vector<ChainItem> susp;
+  std::vector<uint64_t> need_code;
+  for (size_t j = 0; j < w.live.size(); ++j) {
+    if (!w.ok[j]) continue;
+    ChainItem it = w.live[j];
+    const uint8_t* f = &w.fbuf[j * frame_len];
+    if (w.depth == 0) (*w.tasks)[it.task].coro_frame = it.frame;
+    uint64_t code = field<uint64_t>(f, l_.fr_code);
+    int32_t lasti = field<int32_t>(f, l_.fr_lasti);
+    bool created, suspended;
+    if (al_->frame_stacktop) {  // f_stacktop is set only while suspended (or not started)
+      uint64_t top = field<uint64_t>(f, al_->f_stacktop);
+      created = top != 0 && lasti < 0;
+      suspended = top != 0 && lasti >= 0;
+      it.tos_addr = top - 8;
+    } else {
+      int8_t st = static_cast<int8_t>(f[al_->f_state]);
+      created = st == al_->state_created;
+      suspended = st == al_->state_suspended && lasti >= 0;
+      int32_t n = field<int32_t>(f, al_->f_stackdepth);
+      uint64_t vs = field<uint64_t>(f, al_->f_valuestack);
+      if (n >= 1 && n <= (1 << 16)) it.tos_addr = vs + 8 * static_cast<uint64_t>(n - 1);
+    }
+    if ((!created && !suspended) || !plausible(code) || lasti > (1 << 24)) continue;
+    int32_t offset = lasti < 0 ? -1 : lasti * al_->lasti_unit;
+    w.frames[it.task].push_back(RawFrame{code, offset, it.frame});
+    if (!suspended || !plausible(it.tos_addr)) continue;
+    if (!peek(&w.fbuf[j * frame_len], frame_len, it.frame, it.tos_addr, &it.tos)) it.tos = 0;
+    it.code = code;
+    // The opcode after f_lasti (2 bytes on) must be YIELD_FROM (it is re-executed on resume).
+    it.op_addr = static_cast<uint64_t>(lasti) * al_->lasti_unit + 2;
+    if (!co_code_.count(code)) need_code.push_back(code);
+    susp.push_back(it);
+  }
+  read_co_code(&need_code);
+  w.live.clear();
+  for (ChainItem& it : susp) {
+    uint64_t b = co_code_[it.code];
+    if (!plausible(b)) continue;
+    it.op_addr += b + l_.bytes_sval;
+    w.live.push_back(it);
+  }
+}
+
+// co_code of code objects not seen before, in one readv.
+void AsyncioReader::read_co_code(std::vector<uint64_t>* need_code) {
+  std::sort(need_code->begin(), need_code->end());
+  need_code->erase(std::unique(need_code->begin(), need_code->end()), need_code->end());
+  if (co_code_.size() + need_code->size() > kMaxCache) co_code_.clear();
+  std::vector<uint64_t> bytes(need_code->size(), 0);
+  ops_.clear();
+  for (size_t j = 0; j < need_code->size(); ++j) ops_.push_back(ReadOp{(*need_code)[j] + al_->co_code, &bytes[j], 8});
+  readv_merged(&ops_);
+  for (size_t j = 0; j < need_code->size(); ++j) co_code_[(*need_code)[j]] = ops_[j].ok ? bytes[j] : 0;
+}
+
+// Whatever is still unknown about w.live, in one readv: awaited objects outside the peeked
+// bytes (a frame with many locals; that word is prefetched too) and instructions not seen
+// before. The awaited objects of frames suspended in an await become w.next.
+void AsyncioReader::chain_awaited(ChainWalk& w) {
+  if (await_op_.size() > kMaxCache) await_op_.clear();
+  const size_t op_len = al_->coro_frame_object ? 1 : 2;  // an opcode byte / a code unit
+  ops_.clear();
+  for (ChainItem& it : w.live) {
+    it.tos_read = !it.tos;
+    if (it.tos_read) {
+      remember_read(it.tos_addr, 8);
+      if (from_prefetch(it.tos_addr, 8, 8, reinterpret_cast<uint8_t*>(&it.tos))) {
+        it.tos_read = false;
+        ++hits_;
+      }
+    }
+    if (it.tos_read) ops_.push_back(ReadOp{it.tos_addr, &it.tos, 8});
+    if (it.op_addr && !await_op_.count(it.op_addr)) ops_.push_back(ReadOp{it.op_addr, &it.op, op_len});
+  }
+  readv_merged(&ops_);
+  w.next.clear();
+  size_t o = 0;
+  for (ChainItem& it : w.live) {
+    bool ok_tos = true;
+    if (it.tos_read) ok_tos = ops_[o++].ok;
+    bool is_await = true;
+    if (it.op_addr) {
+      auto c = await_op_.find(it.op_addr);
+      if (c != await_op_.end()) {
+        is_await = c->second;
+      } else {
+        bool read_ok = ops_[o++].ok;
+        uint8_t opcode = static_cast<uint8_t>(it.op & 0xff), oparg = static_cast<uint8_t>(it.op >> 8);
+        is_await = al_->coro_frame_object ? opcode == al_->op_yield_from
+                                          : (opcode == al_->op_resume || opcode == al_->op_resume_alt) && oparg >= 2;
+        is_await = read_ok && is_await;
+        if (read_ok) await_op_.emplace(it.op_addr, is_await);
+      }
+    }
+    if (!ok_tos || !is_await || !plausible(it.tos) || it.tos == it.obj) continue;
+    if (w.frames[it.task].size() >= kMaxChainDepth) continue;
+    w.next.push_back(ChainItem{it.task, it.tos});
+  }
 }
 
 // Links tasks that wait on a future another task completes through a done callback:
@@ -548,10 +442,10 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
   for (size_t j = 0; j < cbs.size(); ++j) {
     if (!ops[j].ok) continue;
     const uint8_t* b = &buf[j * kCallbackRead];
-    switch (type_info(ld<uint64_t>(b + l_.ob_type)).kind) {
-      case Kind::kPartial: tuples.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->partial_args)}); break;
-      case Kind::kFunction: tuples.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->func_closure)}); break;
-      case Kind::kMethod: selves.push_back(Ref{cbs[j].task, ld<uint64_t>(b + al_->method_self)}); break;
+    switch (type_info(field<uint64_t>(b, l_.ob_type)).kind) {
+      case Kind::kPartial: tuples.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->partial_args)}); break;
+      case Kind::kFunction: tuples.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->func_closure)}); break;
+      case Kind::kMethod: selves.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->method_self)}); break;
       default: break;
     }
   }
@@ -570,10 +464,10 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
     if (!ops[o].ok) continue;
     size_t j = tix[o];
     const uint8_t* b = &tbuf[j * kTupleRead];
-    if (type_info(ld<uint64_t>(b + l_.ob_type)).kind != Kind::kTuple) continue;
-    int64_t n = std::min<int64_t>(ld<int64_t>(b + al_->var_size), (kTupleRead - al_->tuple_items) / 8);
+    if (type_info(field<uint64_t>(b, l_.ob_type)).kind != Kind::kTuple) continue;
+    int64_t n = std::min<int64_t>(field<int64_t>(b, l_.var_size), (kTupleRead - l_.tuple_items) / 8);
     for (int64_t k = 0; k < n; ++k) {
-      uint64_t item = ld<uint64_t>(b + al_->tuple_items + 8 * k);
+      uint64_t item = field<uint64_t>(b, l_.tuple_items + 8 * k);
       if (plausible(item)) maybe_cells.push_back(Ref{tuples[j].task, item});
     }
   }
@@ -585,8 +479,8 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
   for (size_t j = 0; j < maybe_cells.size(); ++j) {
     if (!ops[j].ok) continue;
     const uint8_t* b = &cbuf[j * 24];
-    if (type_info(ld<uint64_t>(b + l_.ob_type)).kind == Kind::kCell) {
-      refs.push_back(Ref{maybe_cells[j].task, ld<uint64_t>(b + al_->cell_ref)});
+    if (type_info(field<uint64_t>(b, l_.ob_type)).kind == Kind::kCell) {
+      refs.push_back(Ref{maybe_cells[j].task, field<uint64_t>(b, al_->cell_ref)});
     } else {
       refs.push_back(maybe_cells[j]);
     }
@@ -623,115 +517,130 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
   tasks->clear();
   invalid_ = 0;
   int r = resolve();
-  if (r <= 0) return r == 0;
+  if (r <= 0) return true;  // asyncio not imported, or no layout for this version (logged once)
+  std::vector<uint64_t> objs;
+  if (!registry_objects(&objs)) return false;
+  std::vector<uint64_t> names;
+  std::vector<std::vector<uint64_t>> callbacks;
+  decode_tasks(objs, tasks, &names, &callbacks);
+  read_names(tasks, names);
+  std::vector<std::pair<uint64_t, uint64_t>> chain_end;
+  read_chains(tasks, &chain_end);
+  std::unordered_map<uint64_t, size_t> index;
+  for (size_t i = 0; i < tasks->size(); ++i) index.emplace((*tasks)[i].addr, i);
+  link_waiters(tasks, chain_end, index);
+  link_callbacks(tasks, callbacks, index);
+  mark_running(tasks, index);
+  return true;
+}
 
-  // 1. Registry keys: weak references (<=3.11 _all_tasks, 3.12+ _scheduled_tasks) and eager tasks.
+// Registry keys: weak references (<=3.11 _all_tasks, 3.12+ _scheduled_tasks) and eager
+// tasks; the objects they name, each once.
+bool AsyncioReader::registry_objects(std::vector<uint64_t>* objs) {
   std::vector<uint64_t> refs, candidates;
-  if (!read_set(reg_.all_tasks, &refs, 4 * kMaxTasks)) return false;
+  if (!objs_.set_items(reg_.all_tasks, &refs, 4 * kMaxTasks)) return false;
   std::vector<uint8_t> buf(refs.size() * 24);
   std::vector<ReadOp> ops;
   for (size_t i = 0; i < refs.size(); ++i) ops.push_back(ReadOp{refs[i], &buf[i * 24], 24});
   readv_merged(&ops);
   for (size_t i = 0; i < refs.size(); ++i) {
-    if (!ops[i].ok || type_info(ld<uint64_t>(&buf[i * 24] + l_.ob_type)).kind != Kind::kWeakref) continue;
-    uint64_t obj = ld<uint64_t>(&buf[i * 24] + al_->weakref_object);
+    if (!ops[i].ok || type_info(field<uint64_t>(&buf[i * 24], l_.ob_type)).kind != Kind::kWeakref) continue;
+    uint64_t obj = field<uint64_t>(&buf[i * 24], al_->weakref_object);
     if (plausible(obj)) candidates.push_back(obj);
   }
-  if (reg_.eager_tasks) read_set(reg_.eager_tasks, &candidates, 4 * kMaxTasks);
+  if (reg_.eager_tasks) objs_.set_items(reg_.eager_tasks, &candidates, 4 * kMaxTasks);
   std::unordered_set<uint64_t> seen;
-  std::vector<uint64_t> objs;
   for (uint64_t c : candidates) {
-    if (objs.size() >= kMaxTasks) break;
-    if (seen.insert(c).second) objs.push_back(c);
+    if (objs->size() >= kMaxTasks) break;
+    if (seen.insert(c).second) objs->push_back(c);
   }
+  return true;
+}
 
-  // 2. The task objects, one readv; pure-Python tasks read their attributes one by one.
+// The task objects, one readv; pure-Python tasks read their attributes one by one.
+void AsyncioReader::decode_tasks(const std::vector<uint64_t>& objs, std::vector<TaskInfo>* tasks,
+                                 std::vector<uint64_t>* names, std::vector<std::vector<uint64_t>>* callbacks) {
   const size_t ts = std::max<size_t>(al_->task_size, 32);
-  buf.assign(objs.size() * ts, 0);
-  ops.clear();
+  std::vector<uint8_t> buf(objs.size() * ts, 0);
+  std::vector<ReadOp> ops;
   for (size_t i = 0; i < objs.size(); ++i) ops.push_back(ReadOp{objs[i], &buf[i * ts], ts});
   readv_merged(&ops);
-  std::vector<uint64_t> names;
-  std::vector<std::vector<uint64_t>> callbacks;
   for (size_t i = 0; i < objs.size(); ++i) {
     uint8_t* b = &buf[i * ts];
     if (!ops[i].ok && !mem_.read(objs[i], b, 32)) {  // a small object at the end of a mapping
       ++invalid_;
       continue;
     }
-    Kind k = type_info(ld<uint64_t>(b + l_.ob_type)).kind;
+    Kind k = type_info(field<uint64_t>(b, l_.ob_type)).kind;
     TaskInfo t;
     t.addr = objs[i];
     uint64_t name = 0;
     std::vector<uint64_t> cbs;
+    bool ok;
     if (k == Kind::kCTask && ops[i].ok) {
-      int32_t state = ld<int32_t>(b + al_->fut_state);
-      if (state < 0 || state > 2) {
-        ++invalid_;
-        continue;
-      }
-      t.state = state == 0 ? TaskState::kPending : state == 1 ? TaskState::kCancelled : TaskState::kDone;
-      t.loop = ld<uint64_t>(b + al_->fut_loop);
-      t.coro = ld<uint64_t>(b + al_->task_coro);
-      t.fut_waiter = ld<uint64_t>(b + al_->task_fut_waiter);
-      name = ld<uint64_t>(b + al_->task_name);
-      uint64_t cb0 = ld<uint64_t>(b + al_->fut_callback0);
-      if (plausible(cb0)) cbs.push_back(cb0);
-      uint64_t more = ld<uint64_t>(b + al_->fut_callbacks);
-      if (t.state == TaskState::kPending && plausible(more)) {
-        std::vector<uint64_t> pairs;
-        if (read_sequence(more, &pairs, 16)) {
-          for (uint64_t p : pairs) {
-            std::vector<uint64_t> pair;
-            if (read_sequence(p, &pair, 1) && !pair.empty()) cbs.push_back(pair[0]);
-          }
-        }
-      }
+      ok = decode_c_task(b, &t, &name, &cbs);
     } else if (k == Kind::kPyTask) {
-      // _state stays the class attribute (PENDING) until the future completes.
-      auto state = objs_.instance_attr(t.addr, "_state");
-      std::string s = state ? objs_.read_str(*state, 16).value_or("") : "PENDING";
-      t.coro = objs_.instance_attr(t.addr, "_coro").value_or(0);
-      if (s == "PENDING") t.state = TaskState::kPending;
-      else if (s == "FINISHED") t.state = TaskState::kDone;
-      else if (s == "CANCELLED") t.state = TaskState::kCancelled;
-      if (!t.coro || (s != "PENDING" && s != "FINISHED" && s != "CANCELLED")) {
-        ++invalid_;
-        continue;
-      }
-      t.loop = objs_.instance_attr(t.addr, "_loop").value_or(0);
-      t.fut_waiter = objs_.instance_attr(t.addr, "_fut_waiter").value_or(0);
-      name = objs_.instance_attr(t.addr, "_name").value_or(0);
-      std::vector<uint64_t> pairs;
-      auto list = t.state == TaskState::kPending ? objs_.instance_attr(t.addr, "_callbacks") : std::nullopt;
-      if (list && read_sequence(*list, &pairs, 16)) {
-        for (uint64_t p : pairs) {
-          std::vector<uint64_t> pair;
-          if (read_sequence(p, &pair, 1) && !pair.empty()) cbs.push_back(pair[0]);
-        }
-      }
+      ok = decode_py_task(&t, &name, &cbs);
     } else {
       if (k != Kind::kNone) ++invalid_;  // dead weak references point at None
       continue;
     }
-    if (t.state == TaskState::kPending && (!plausible(t.coro) || !plausible(t.loop))) {
+    if (!ok || (t.state == TaskState::kPending && (!plausible(t.coro) || !plausible(t.loop)))) {
       ++invalid_;  // half-built or torn
       continue;
     }
     if (t.state != TaskState::kPending) t.fut_waiter = 0;
     tasks->push_back(std::move(t));
-    names.push_back(name);
-    callbacks.push_back(std::move(cbs));
+    names->push_back(name);
+    callbacks->push_back(std::move(cbs));
   }
+}
 
-  read_names(tasks, names);
-  std::vector<std::pair<uint64_t, uint64_t>> chain_end;
-  read_chains(tasks, &chain_end);
+bool AsyncioReader::decode_c_task(const uint8_t* b, TaskInfo* t, uint64_t* name, std::vector<uint64_t>* cbs) {
+  int32_t state = field<int32_t>(b, al_->fut_state);
+  if (state < 0 || state > 2) return false;
+  t->state = state == 0 ? TaskState::kPending : state == 1 ? TaskState::kCancelled : TaskState::kDone;
+  t->loop = field<uint64_t>(b, al_->fut_loop);
+  t->coro = field<uint64_t>(b, al_->task_coro);
+  t->fut_waiter = field<uint64_t>(b, al_->task_fut_waiter);
+  *name = field<uint64_t>(b, al_->task_name);
+  uint64_t cb0 = field<uint64_t>(b, al_->fut_callback0);
+  if (plausible(cb0)) cbs->push_back(cb0);
+  uint64_t more = field<uint64_t>(b, al_->fut_callbacks);
+  if (t->state == TaskState::kPending && plausible(more)) callback_funcs(more, cbs);
+  return true;
+}
 
-  // 3. What each task waits on.
-  std::unordered_map<uint64_t, size_t> index;
-  for (size_t i = 0; i < tasks->size(); ++i) index.emplace((*tasks)[i].addr, i);
-  // Waiter types: usually known from the end of the task's chain (the awaited future was read there).
+bool AsyncioReader::decode_py_task(TaskInfo* t, uint64_t* name, std::vector<uint64_t>* cbs) {
+  // _state stays the class attribute (PENDING) until the future completes.
+  auto state = objs_.instance_attr(t->addr, "_state");
+  std::string s = state ? objs_.read_str(*state, 16).value_or("") : "PENDING";
+  t->coro = objs_.instance_attr(t->addr, "_coro").value_or(0);
+  if (s == "PENDING") t->state = TaskState::kPending;
+  else if (s == "FINISHED") t->state = TaskState::kDone;
+  else if (s == "CANCELLED") t->state = TaskState::kCancelled;
+  else return false;
+  if (!t->coro) return false;
+  t->loop = objs_.instance_attr(t->addr, "_loop").value_or(0);
+  t->fut_waiter = objs_.instance_attr(t->addr, "_fut_waiter").value_or(0);
+  *name = objs_.instance_attr(t->addr, "_name").value_or(0);
+  auto list = t->state == TaskState::kPending ? objs_.instance_attr(t->addr, "_callbacks") : std::nullopt;
+  if (list) callback_funcs(*list, cbs);
+  return true;
+}
+
+void AsyncioReader::callback_funcs(uint64_t list, std::vector<uint64_t>* cbs) {
+  std::vector<uint64_t> pairs;
+  if (!objs_.sequence_items(list, &pairs, 16)) return;
+  for (uint64_t p : pairs) {
+    std::vector<uint64_t> pair;
+    if (objs_.sequence_items(p, &pair, 1) && !pair.empty()) cbs->push_back(pair[0]);
+  }
+}
+
+// Waiter types: usually known from the end of the task's chain (the awaited future was read there).
+void AsyncioReader::link_waiters(std::vector<TaskInfo>* tasks, const std::vector<std::pair<uint64_t, uint64_t>>& chain_end,
+                                 const std::unordered_map<uint64_t, size_t>& index) {
   std::unordered_map<uint64_t, uint64_t> wtype;  // waiter -> its type (0: unreadable)
   std::vector<uint64_t> unknown;
   for (size_t i = 0; i < tasks->size(); ++i) {
@@ -741,7 +650,7 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
     else if (!wtype.count(w)) wtype[w] = 0, unknown.push_back(w);
   }
   std::vector<uint64_t> utypes(unknown.size(), 0);
-  ops.clear();
+  std::vector<ReadOp> ops;
   for (size_t i = 0; i < unknown.size(); ++i) ops.push_back(ReadOp{unknown[i] + l_.ob_type, &utypes[i], 8});
   readv_merged(&ops);
   for (size_t i = 0; i < unknown.size(); ++i) wtype[unknown[i]] = ops[i].ok ? utypes[i] : 0;
@@ -766,17 +675,15 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
       t.awaiting = ti.name.empty() ? "Future" : ti.name;
     }
   }
-  link_callbacks(tasks, callbacks, index);
+}
 
-  // 4. The running task of each loop.
+void AsyncioReader::mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index) {
   std::vector<std::pair<uint64_t, uint64_t>> current;
-  if (plausible(reg_.current_tasks) && objs_.dict_items(reg_.current_tasks, &current, 1024)) {
-    for (auto& kv : current) {
-      auto it = index.find(kv.second);
-      if (it != index.end()) (*tasks)[it->second].running = true;
-    }
+  if (!plausible(reg_.current_tasks) || !objs_.dict_items(reg_.current_tasks, &current, 1024)) return;
+  for (auto& kv : current) {
+    auto it = index.find(kv.second);
+    if (it != index.end()) (*tasks)[it->second].running = true;
   }
-  return true;
 }
 
 void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,

@@ -25,6 +25,7 @@
 #include "profiler/layout.h"
 #include "profiler/py_objects.h"
 #include "profiler/remote_memory.h"
+#include "profiler/span_batch.h"
 #include "profiler/stack_walker.h"
 #include "profiler/thread_reader.h"
 
@@ -101,24 +102,70 @@ class AsyncioReader {
     uint64_t c_task = 0, py_task = 0, gathering = 0, c_future = 0, py_future = 0;
   };
 
+  // One coroutine of an await chain being followed.
+  struct ChainItem {
+    size_t task;
+    uint64_t obj;
+    uint64_t frame = 0;
+    uint64_t tos_addr = 0;  // where the awaited object is
+    uint64_t op_addr = 0;   // <=3.10: opcode byte; 3.11/3.12: the code unit after the yield; 0: no check
+    uint64_t code = 0;
+    uint64_t tos = 0;
+    uint16_t op = 0;
+    bool tos_read = false;  // tos comes from this level's own read
+  };
+  // State of one read_chains: the items of the current level and what was found.
+  struct ChainWalk {
+    std::vector<TaskInfo>* tasks;
+    std::vector<std::pair<uint64_t, uint64_t>>* end;
+    std::vector<std::vector<RawFrame>> frames;  // per task, outermost first
+    std::vector<ChainItem> cur, live, next;
+    std::vector<uint8_t> buf, fbuf;
+    std::vector<uint64_t> addrs;
+    std::vector<bool> ok;
+    size_t depth = 0;
+  };
+
   int resolve();
-  void readv_merged(std::vector<ReadOp>* ops);
   TypeInfo type_info(uint64_t type);  // a copy: the cache may be reset by the next call
-  std::string read_cstr(uint64_t addr, size_t max);
-  bool read_set(uint64_t set, std::vector<uint64_t>* keys, size_t cap);
-  bool read_sequence(uint64_t list_or_tuple, std::vector<uint64_t>* items, size_t cap);
   std::string code_name(uint64_t code);
+
+  // read_tasks, step by step.
+  bool registry_objects(std::vector<uint64_t>* objs);  // 1. registered task objects
+  // 2. Tasks decoded from their objects, with their name objects and done callbacks.
+  void decode_tasks(const std::vector<uint64_t>& objs, std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
+                    std::vector<std::vector<uint64_t>>* callbacks);
+  bool decode_c_task(const uint8_t* obj, TaskInfo* t, uint64_t* name, std::vector<uint64_t>* cbs);
+  bool decode_py_task(TaskInfo* t, uint64_t* name, std::vector<uint64_t>* cbs);
+  // The callables of a list of (callback, context) tuples.
+  void callback_funcs(uint64_t list, std::vector<uint64_t>* cbs);
   void read_names(std::vector<TaskInfo>* tasks, const std::vector<uint64_t>& name_objs);
+  // 3. What each task waits on: a task, or a future (typed by its chain's end).
+  void link_waiters(std::vector<TaskInfo>* tasks, const std::vector<std::pair<uint64_t, uint64_t>>& chain_end,
+                    const std::unordered_map<uint64_t, size_t>& index);
+  void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
+                      const std::unordered_map<uint64_t, size_t>& index);
+  // 4. The running task of each loop.
+  void mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
+
   // end[i]: the object task i's chain ends on (not a coroutine) and its type.
   void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end);
+  // read_chains, one level: the generators of w.cur, then (<=3.10) their frame objects,
+  // then the awaited objects, which become w.next.
+  void chain_generators(ChainWalk& w);
+  void chain_frame_objects(ChainWalk& w);
+  void chain_awaited(ChainWalk& w);
+  void read_co_code(std::vector<uint64_t>* need_code);  // <=3.10: co_code_ for these code objects
+  // Reads w.addrs (len bytes each, retrying failures with min bytes: an object at a
+  // mapping's end) into out; w.ok says which were read. Prefetched objects cost nothing.
+  void read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min);
   void prefetch_chains();
   // Copies the prefetched bytes of addr (if their length is within [min, max]) to dst:
   // their length, or 0 if not prefetched.
   size_t from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const;
   // Prefetch len bytes at addr next tick.
   void remember_read(uint64_t addr, size_t len);
-  void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
-                      const std::unordered_map<uint64_t, size_t>& index);
+  void readv_merged(std::vector<ReadOp>* ops) { merged_.read(mem_, ops); }
 
   RemoteMemory& mem_;
   const Layout& l_;
@@ -135,8 +182,10 @@ class AsyncioReader {
   std::vector<std::pair<uint64_t, size_t>> chain_reads_, chain_reads_next_;  // (address, length) per tick
   std::unordered_map<uint64_t, std::pair<size_t, size_t>> prefetched_;       // address -> (offset, length)
   std::vector<uint8_t> prefetch_buf_;
-  std::vector<uint8_t> merged_buf_;
-  std::vector<ReadOp> merged_ops_;
+  MergedReads merged_;
+  std::vector<ReadOp> ops_;     // read_chains' reads of the current step
+  std::vector<size_t> missed_;  // read_objects: which were not prefetched
+  size_t hits_ = 0, misses_ = 0;  // chain objects from the prefetch / read level by level
 };
 
 }  // namespace pyprofd

@@ -4,7 +4,6 @@
 #include <cstring>
 #include <vector>
 
-#include "profiler/unicode.h"
 
 namespace pyprofd {
 
@@ -22,41 +21,6 @@ void signature_of(const uint8_t* buf, const Layout& l, uint64_t out[4]) {
 }
 
 }  // namespace
-
-std::optional<std::string> read_python_str(RemoteMemory& mem, const Layout& l, uint64_t addr, size_t max_chars) {
-  if (addr == 0) return std::nullopt;
-  // One read usually covers the header and a short name.
-  uint8_t buf[256];
-  size_t head = l.str_compact_size + 64;
-  if (head > sizeof buf) head = sizeof buf;
-  if (!mem.read(addr, buf, head)) {
-    head = l.str_compact_size;
-    if (!mem.read(addr, buf, head)) return std::nullopt;
-  }
-  int64_t length = field<int64_t>(buf, l.str_length);
-  UnicodeState st = parse_unicode_state(field<uint32_t>(buf, l.str_state), l.minor);
-  if (length < 0 || static_cast<size_t>(length) > max_chars) return std::nullopt;
-  if (st.kind != 1 && st.kind != 2 && st.kind != 4) return std::nullopt;
-  size_t nbytes = static_cast<size_t>(length) * st.kind;
-  uint64_t data_addr;
-  if (st.compact) {
-    data_addr = addr + (st.ascii ? l.str_ascii_size : l.str_compact_size);
-  } else {
-    uint64_t any = 0;
-    if (!mem.read(addr + l.str_data_any, &any, sizeof any) || any == 0) return std::nullopt;
-    data_addr = any;
-  }
-  std::vector<uint8_t> data(nbytes);
-  uint64_t offset = data_addr - addr;
-  if (st.compact && offset + nbytes <= head) {
-    std::memcpy(data.data(), buf + offset, nbytes);
-  } else if (nbytes && !mem.read(data_addr, data.data(), nbytes)) {
-    return std::nullopt;
-  }
-  std::string out;
-  if (!decode_unicode(st.kind, data.data(), static_cast<size_t>(length), &out)) return std::nullopt;
-  return out;
-}
 
 int CodeInfo::line(int32_t byte_offset) const {
   if (byte_offset < 0 || !lines) return first_line;
@@ -122,27 +86,20 @@ std::unique_ptr<CodeInfo> CodeCache::decode(uint64_t addr) {
   if (l.co_size == 0 || !mem_.read(addr, buf.data(), buf.size())) return nullptr;
   if (code_type_ != 0 && field<uint64_t>(buf.data(), l.ob_type) != code_type_) return nullptr;
   auto info = std::make_unique<CodeInfo>();
-  auto name = read_python_str(mem_, l, field<uint64_t>(buf.data(), l.co_name));
-  auto file = read_python_str(mem_, l, field<uint64_t>(buf.data(), l.co_filename));
+  auto name = objs_.read_str(field<uint64_t>(buf.data(), l.co_name));
+  auto file = objs_.read_str(field<uint64_t>(buf.data(), l.co_filename));
   if (!name || !file) return nullptr;
   info->name = *name;
   info->file = *file;
   info->qualname = info->name;
   if (l.co_qualname) {
-    if (auto q = read_python_str(mem_, l, field<uint64_t>(buf.data(), l.co_qualname))) info->qualname = *q;
+    if (auto q = objs_.read_str(field<uint64_t>(buf.data(), l.co_qualname))) info->qualname = *q;
   }
   info->first_line = field<int32_t>(buf.data(), l.co_firstlineno);
   signature_of(buf.data(), l, info->signature);
 
-  uint64_t table = field<uint64_t>(buf.data(), l.co_linetable);
-  int64_t table_len = 0;
-  if (table && mem_.read(table + l.bytes_size, &table_len, sizeof table_len) && table_len > 0 &&
-      static_cast<size_t>(table_len) <= kMaxLineTable) {
-    std::vector<uint8_t> bytes(static_cast<size_t>(table_len));
-    if (mem_.read(table + l.bytes_sval, bytes.data(), bytes.size())) {
-      info->lines = std::make_unique<LineTable>(l.minor, bytes, info->first_line);
-    }
-  }
+  auto table = objs_.read_bytes(field<uint64_t>(buf.data(), l.co_linetable), kMaxLineTable);
+  if (table && !table->empty()) info->lines = std::make_unique<LineTable>(l.minor, *table, info->first_line);
   return info;
 }
 

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "profiler/layout.h"
+#include "profiler/py_objects.h"
 #include "profiler/remote_memory.h"
 #include "symbolizer/line_table.h"
 
@@ -28,15 +29,11 @@ struct CodeInfo {
   int line(int32_t byte_offset) const;
 };
 
-// Reads a str object into UTF-8 (any kind; compact or not). Bounded by max_chars.
-std::optional<std::string> read_python_str(RemoteMemory& mem, const Layout& layout, uint64_t addr,
-                                           size_t max_chars = 4096);
-
 class CodeCache {
  public:
   // code_type: address of PyCode_Type in the target (0 = do not check object types).
   CodeCache(RemoteMemory& mem, const Layout& layout, uint64_t code_type)
-      : mem_(mem), layout_(layout), code_type_(code_type) {}
+      : mem_(mem), layout_(layout), objs_(mem, layout), code_type_(code_type) {}
 
   // The decoded code object at addr, or nullptr if it cannot be read or is not a code object.
   CodeInfo* get(uint64_t addr);
@@ -56,6 +53,7 @@ class CodeCache {
 
   RemoteMemory& mem_;
   const Layout& layout_;
+  PyObjects objs_;
   uint64_t code_type_;
   std::unordered_map<uint64_t, std::unique_ptr<CodeInfo>> cache_;
   std::unordered_map<uint64_t, bool> negative_;  // addresses known not to be code, bounded

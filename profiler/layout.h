@@ -128,6 +128,28 @@ struct Layout {
   // PyModuleObject
   uint32_t mod_dict = 0;               // md_dict
 
+  // Objects: ints, dicts, strings (remote objects layer)
+  bool str_has_ready_bit = false;      // PyASCIIObject.state.ready (bit 7), 3.8-3.11: clear on a not-yet-ready (wstr) str
+  uint32_t long_size = 16;             // PyLongObject ob_size (<=3.11) / long_value.lv_tag (3.12+)
+  uint32_t long_digits = 24;           // ob_digit / long_value.ob_digit (30-bit digits)
+  bool long_tagged = false;            // 3.12+: lv_tag = ndigits << 3 | sign (0 +, 1 zero, 2 -); else ob_size = +-ndigits
+  uint32_t ht_cached_keys = 0;         // PyHeapTypeObject.ht_cached_keys (shared keys of managed dicts)
+  // How an instance with Py_TPFLAGS_MANAGED_DICT keeps its attributes (3.11+; kNone before):
+  //   kValuesOrDict: 3.11, a values pointer at managed_values, else a dict at managed_dict;
+  //   kDictOrValues: 3.12, one PyDictOrValues word at managed_dict (odd: values - 1);
+  //   kInlineValues: 3.13, values after the object (Py_TPFLAGS_INLINE_VALUES), else a dict.
+  enum class ManagedDict : uint8_t { kNone, kValuesOrDict, kDictOrValues, kInlineValues };
+  ManagedDict managed_dict_kind = ManagedDict::kNone;
+  int32_t managed_dict = 0;            // offset of the managed dict pointer, before the object
+  int32_t managed_values = 0;          // 3.11: offset of the PyDictValues pointer, before the object
+  uint32_t values_header = 0;          // 3.13: PyDictValues {capacity, size, embedded, valid} before values[]
+  // Containers (same on every supported version)
+  uint32_t var_size = 16;              // PyVarObject.ob_size (list, tuple)
+  uint32_t list_items = 24;            // PyListObject.ob_item (pointer to the items)
+  uint32_t tuple_items = 24;           // PyTupleObject.ob_item (items inline)
+  uint32_t set_mask = 32;              // PySetObject.mask
+  uint32_t set_table = 40;             // PySetObject.table: setentry {key, hash}, mask + 1 of them
+
   std::string name() const { return std::to_string(major) + "." + std::to_string(minor); }
 };
 

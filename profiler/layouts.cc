@@ -29,6 +29,8 @@ Layout make_3_8() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_nentries = 32;
   l.dk_indices = 40;
+  l.str_has_ready_bit = true; l.long_size = 16; l.long_digits = 24; l.long_tagged = false; l.ht_cached_keys = 872;
+  l.managed_dict_kind = Layout::ManagedDict::kNone;
   return l;
 }
 
@@ -50,6 +52,8 @@ Layout make_3_9() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_nentries = 32;
   l.dk_indices = 40;
+  l.str_has_ready_bit = true; l.long_size = 16; l.long_digits = 24; l.long_tagged = false; l.ht_cached_keys = 864;
+  l.managed_dict_kind = Layout::ManagedDict::kNone;
   return l;
 }
 
@@ -69,6 +73,8 @@ Layout make_3_10() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_nentries = 32;
   l.dk_indices = 40;
+  l.str_has_ready_bit = true; l.long_size = 16; l.long_digits = 24; l.long_tagged = false; l.ht_cached_keys = 872;
+  l.managed_dict_kind = Layout::ManagedDict::kNone;
   return l;
 }
 
@@ -92,6 +98,8 @@ Layout make_3_11() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_kind = 10; l.dk_nentries = 24;
   l.dk_indices = 32;
+  l.str_has_ready_bit = true; l.long_size = 16; l.long_digits = 24; l.long_tagged = false; l.ht_cached_keys = 872;
+  l.managed_dict_kind = Layout::ManagedDict::kValuesOrDict; l.managed_dict = -24; l.managed_values = -32;
   return l;
 }
 
@@ -118,6 +126,8 @@ Layout make_3_12() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_kind = 10; l.dk_nentries = 24;
   l.dk_indices = 32;
+  l.str_has_ready_bit = false; l.long_size = 16; l.long_digits = 24; l.long_tagged = true; l.ht_cached_keys = 880;
+  l.managed_dict_kind = Layout::ManagedDict::kDictOrValues; l.managed_dict = -24;
   return l;
 }
 
@@ -143,6 +153,8 @@ Layout make_3_13() {
   l.mod_dict = 16;
   l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_kind = 10; l.dk_nentries = 24;
   l.dk_indices = 32;
+  l.str_has_ready_bit = false; l.long_size = 16; l.long_digits = 24; l.long_tagged = true; l.ht_cached_keys = 880;
+  l.managed_dict_kind = Layout::ManagedDict::kInlineValues; l.managed_dict = -24; l.values_header = 8;
   return l;
 }
 

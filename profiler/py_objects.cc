@@ -12,37 +12,14 @@ namespace {
 constexpr size_t kMaxEntries = 1 << 16;        // entries copied per dict (about 1.5 MiB at most)
 constexpr int64_t kMaxStrLength = 1 << 30;     // a larger ob length is garbage
 constexpr size_t kMaxKeyBytes = 1024;          // longer lookup keys are compared via read_str
+constexpr size_t kStrPeek = 64;                // text bytes read with a str header: most names fit
+constexpr size_t kMaxTypes = 4096;             // cached type flags before a reset
+constexpr uint64_t kMaxSetMask = uint64_t{1} << 19;  // 100k tasks fit in 2^18 slots
 constexpr uint64_t kTpManagedDict = 1u << 4;   // Py_TPFLAGS_MANAGED_DICT (3.11+)
 constexpr uint64_t kTpInlineValues = 1u << 2;  // Py_TPFLAGS_INLINE_VALUES (3.13+)
+constexpr uint64_t kTpListSubclass = 1u << 25;     // Py_TPFLAGS_LIST_SUBCLASS
+constexpr uint64_t kTpTupleSubclass = 1u << 26;    // Py_TPFLAGS_TUPLE_SUBCLASS
 constexpr uint64_t kTpUnicodeSubclass = 1u << 28;  // Py_TPFLAGS_UNICODE_SUBCLASS: str and subclasses
-
-// Offsets not (yet) in Layout, from each version's headers (offsetof on x86-64).
-struct Extra {
-  uint32_t ht_cached_keys;  // PyHeapTypeObject.ht_cached_keys
-  uint32_t long_size;       // PyLongObject ob_size (<=3.11) / long_value.lv_tag (3.12+)
-  uint32_t long_digit;      // ob_digit / long_value.ob_digit (30-bit digits)
-  int32_t managed_dict;     // managed dict pointer (3.12: PyDictOrValues) before the object; 0 = none
-  int32_t managed_values;   // 3.11 only: PyDictValues* before the object
-  uint32_t values_header;   // 3.13: PyDictValues {capacity, size, embedded, valid} before values[]
-};
-
-Extra extra_for(int minor) {
-  switch (minor) {
-    case 8: return {872, 16, 24, 0, 0, 0};
-    case 9: return {864, 16, 24, 0, 0, 0};
-    case 10: return {872, 16, 24, 0, 0, 0};
-    case 11: return {872, 16, 24, -24, -32, 0};
-    case 12: return {880, 16, 24, -24, 0, 0};
-    default: return {880, 16, 24, -24, 0, 8};  // 3.13
-  }
-}
-
-template <class T>
-T load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
 
 // Code points in a UTF-8 string (continuation bytes do not start one).
 size_t utf8_code_points(std::string_view s) {
@@ -51,45 +28,35 @@ size_t utf8_code_points(std::string_view s) {
   return n;
 }
 
+// A pointer that can be a Python object (user space, 8-aligned).
+bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p & 7) == 0; }
+
 }  // namespace
 
-std::optional<uint64_t> PyObjects::read_ptr(uint64_t addr) {
-  uint64_t v = 0;
-  if (addr == 0 || !mem_.read_value(addr, &v) || v == 0) return std::nullopt;
-  return v;
+std::optional<StrHeader> decode_str_header(const uint8_t* obj, size_t n, const Layout& l) {
+  if (l.str_ascii_size < l.str_state + 4 || n < l.str_ascii_size) return std::nullopt;
+  StrHeader h;
+  h.length = field<int64_t>(obj, l.str_length);
+  h.state = parse_unicode_state(field<uint32_t>(obj, l.str_state), l.str_has_ready_bit);
+  if (h.state.kind == 0 || h.length < 0 || h.length > kMaxStrLength) return std::nullopt;
+  h.data_offset = h.state.ascii ? l.str_ascii_size : l.str_compact_size;
+  return h;
 }
 
-std::optional<std::string> PyObjects::read_str(uint64_t obj, size_t max_len) {
-  const Layout& l = layout_;
-  if (obj == 0 || l.str_ascii_size < l.str_state + 4) return std::nullopt;
-  uint8_t hdr[64];
-  if (l.str_ascii_size > sizeof hdr || !mem_.read(obj, hdr, l.str_ascii_size)) return std::nullopt;
-  int64_t length = load<int64_t>(hdr + l.str_length);
-  UnicodeState st = parse_unicode_state(load<uint32_t>(hdr + l.str_state), l.minor);
-  if (st.kind == 0 || length < 0 || length > kMaxStrLength) return std::nullopt;
-  uint64_t data;
-  if (st.compact) {
-    data = obj + (st.ascii ? l.str_ascii_size : l.str_compact_size);
-  } else {  // legacy string: the buffer is separate
-    auto p = read_ptr(obj + l.str_data_any);
-    if (!p) return std::nullopt;
-    data = *p;
-  }
-  size_t n = std::min(static_cast<size_t>(length), max_len);
-  std::vector<uint8_t> buf(n * st.kind);
-  if (!mem_.read(data, buf.data(), buf.size())) return std::nullopt;
-  std::string out;
-  if (!decode_unicode(st.kind, buf.data(), n, &out)) return std::nullopt;
-  return out;
+bool decode_str(const uint8_t* obj, size_t n, const Layout& l, size_t max_len, std::string* out) {
+  auto h = decode_str_header(obj, n, l);
+  if (!h || !h->state.compact) return false;
+  size_t chars = std::min(static_cast<size_t>(h->length), max_len);
+  if (h->data_offset > n || chars * h->state.kind > n - h->data_offset) return false;
+  return decode_unicode(h->state.kind, obj + h->data_offset, chars, out);
 }
 
-std::optional<int64_t> PyObjects::read_int(uint64_t obj) {
-  Extra x = extra_for(layout_.minor);
-  int64_t size = 0;
-  if (obj == 0 || !mem_.read_value(obj + x.long_size, &size)) return std::nullopt;
+std::optional<int64_t> decode_int(const uint8_t* obj, size_t n, const Layout& l) {
+  if (n < l.long_size + 8) return std::nullopt;
+  int64_t size = field<int64_t>(obj, l.long_size);
   uint64_t ndigits;
   bool negative;
-  if (layout_.minor >= 12) {  // lv_tag: ndigits << 3 | sign (0 positive, 1 zero, 2 negative)
+  if (l.long_tagged) {  // lv_tag: ndigits << 3 | sign (0 positive, 1 zero, 2 negative)
     uint64_t tag = static_cast<uint64_t>(size);
     if ((tag & 3) == 3) return std::nullopt;
     ndigits = tag >> 3;
@@ -99,12 +66,12 @@ std::optional<int64_t> PyObjects::read_int(uint64_t obj) {
     ndigits = negative ? 0 - static_cast<uint64_t>(size) : static_cast<uint64_t>(size);
   }
   if (ndigits > 3) return std::nullopt;  // 3 x 30 bits already exceeds int64
-  uint32_t digits[3] = {0, 0, 0};
-  if (!mem_.read(obj + x.long_digit, digits, ndigits * 4)) return std::nullopt;
+  if (l.long_digits > n || ndigits * 4 > n - l.long_digits) return std::nullopt;
   unsigned __int128 mag = 0;
   for (size_t i = ndigits; i-- > 0;) {
-    if (digits[i] >> 30) return std::nullopt;
-    mag = (mag << 30) | digits[i];
+    uint32_t digit = field<uint32_t>(obj, l.long_digits + 4 * i);
+    if (digit >> 30) return std::nullopt;
+    mag = (mag << 30) | digit;
   }
   unsigned __int128 limit = static_cast<unsigned __int128>(INT64_MAX) + (negative ? 1 : 0);
   if (mag > limit) return std::nullopt;
@@ -112,15 +79,71 @@ std::optional<int64_t> PyObjects::read_int(uint64_t obj) {
   return static_cast<int64_t>(mag);
 }
 
-std::optional<std::string> PyObjects::type_name(uint64_t obj) {
-  auto type = read_ptr(obj + layout_.ob_type);
-  if (!type) return std::nullopt;
-  auto name = read_ptr(*type + layout_.tp_name);
-  if (!name) return std::nullopt;
-  // A C string of unknown length: read up to page ends so no chunk crosses into an unmapped page.
+std::optional<uint64_t> PyObjects::read_ptr(uint64_t addr) {
+  uint64_t v = 0;
+  if (addr == 0 || !mem_.read_value(addr, &v) || v == 0) return std::nullopt;
+  return v;
+}
+
+// One read usually covers the header and a short text; longer or legacy strings read their text.
+std::optional<std::string> PyObjects::read_str(uint64_t obj, size_t max_len) {
+  const Layout& l = layout_;
+  uint8_t buf[256];
+  size_t n = std::min(sizeof buf, size_t{l.str_compact_size} + kStrPeek);
+  if (obj == 0 || l.str_ascii_size > n) return std::nullopt;
+  if (!mem_.read(obj, buf, n)) {  // a short str near the end of its mapping: the header alone
+    n = l.str_ascii_size;
+    if (!mem_.read(obj, buf, n)) return std::nullopt;
+  }
   std::string out;
-  uint64_t addr = *name;
-  while (out.size() < 256) {
+  if (decode_str(buf, n, l, max_len, &out)) return out;
+  auto h = decode_str_header(buf, n, l);
+  if (!h) return std::nullopt;
+  uint64_t data = obj + h->data_offset;
+  if (!h->state.compact) {  // legacy string: the buffer is separate
+    auto p = read_ptr(obj + l.str_data_any);
+    if (!p) return std::nullopt;
+    data = *p;
+  }
+  size_t chars = std::min(static_cast<size_t>(h->length), max_len);
+  std::vector<uint8_t> text(chars * h->state.kind);
+  if (!mem_.read(data, text.data(), text.size())) return std::nullopt;
+  if (!decode_unicode(h->state.kind, text.data(), chars, &out)) return std::nullopt;
+  return out;
+}
+
+std::optional<std::vector<uint8_t>> PyObjects::read_bytes(uint64_t obj, size_t max_len) {
+  int64_t len = 0;
+  if (obj == 0 || !mem_.read_value(obj + layout_.bytes_size, &len) || len < 0 ||
+      static_cast<uint64_t>(len) > max_len) {
+    return std::nullopt;
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(len));
+  if (!mem_.read(obj + layout_.bytes_sval, out.data(), out.size())) return std::nullopt;
+  return out;
+}
+
+std::optional<int64_t> PyObjects::read_int(uint64_t obj) {
+  uint8_t buf[64];
+  size_t n = layout_.long_digits + 12;  // up to 3 digits
+  if (obj == 0 || n > sizeof buf) return std::nullopt;
+  // A small int near the end of its mapping: its header and the digits it has.
+  if (!mem_.read(obj, buf, n)) {
+    int64_t size = 0;
+    if (!mem_.read_value(obj + layout_.long_size, &size)) return std::nullopt;
+    uint64_t ndigits = layout_.long_tagged ? static_cast<uint64_t>(size) >> 3
+                                           : size < 0 ? 0 - static_cast<uint64_t>(size) : size;
+    if (ndigits > 3) return std::nullopt;
+    n = layout_.long_digits + 4 * ndigits;
+    if (!mem_.read(obj, buf, n)) return std::nullopt;
+  }
+  return decode_int(buf, n, layout_);
+}
+
+std::optional<std::string> PyObjects::read_cstr(uint64_t addr, size_t max) {
+  // Unknown length: read up to page ends so no chunk crosses into an unmapped page.
+  std::string out;
+  while (addr && out.size() < max) {
     char chunk[64];
     size_t len = std::min<uint64_t>(sizeof chunk, 4096 - addr % 4096);
     if (!mem_.read(addr, chunk, len)) return std::nullopt;
@@ -132,12 +155,70 @@ std::optional<std::string> PyObjects::type_name(uint64_t obj) {
   return std::nullopt;
 }
 
+std::optional<std::string> PyObjects::type_name(uint64_t obj) {
+  auto type = read_ptr(obj + layout_.ob_type);
+  if (!type) return std::nullopt;
+  auto name = read_ptr(*type + layout_.tp_name);
+  if (!name) return std::nullopt;
+  return read_cstr(*name, 256);
+}
+
+std::optional<uint64_t> PyObjects::type_flags(uint64_t type) {
+  auto it = type_flags_.find(type);
+  if (it != type_flags_.end()) return it->second;
+  uint64_t flags = 0;
+  if (!plausible(type) || !mem_.read_value(type + layout_.tp_flags, &flags)) return std::nullopt;
+  if (type_flags_.size() >= kMaxTypes) type_flags_.clear();
+  type_flags_.emplace(type, flags);
+  return flags;
+}
+
+bool PyObjects::read_head(uint64_t obj, uint32_t a, uint32_t b, uint8_t (&hdr)[64]) {
+  size_t n = std::max(a, b) + 8;
+  return plausible(obj) && n <= sizeof hdr && mem_.read(obj, hdr, n);
+}
+
+bool PyObjects::set_items(uint64_t set, std::vector<uint64_t>* keys, size_t cap) {
+  const Layout& l = layout_;
+  uint8_t hdr[64];
+  if (!read_head(set, l.set_mask, l.set_table, hdr)) return false;
+  uint64_t mask = field<uint64_t>(hdr, l.set_mask);
+  uint64_t table = field<uint64_t>(hdr, l.set_table);
+  if (mask < 7 || mask >= kMaxSetMask || ((mask + 1) & mask) || !plausible(table)) return false;
+  std::vector<uint64_t> entries(2 * (mask + 1));  // setentry {key, hash}
+  if (!mem_.read(table, entries.data(), entries.size() * 8)) return false;
+  for (size_t i = 0; i <= mask && keys->size() < cap; ++i) {
+    if (plausible(entries[2 * i])) keys->push_back(entries[2 * i]);
+  }
+  return true;
+}
+
+bool PyObjects::sequence_items(uint64_t obj, std::vector<uint64_t>* items, size_t cap) {
+  const Layout& l = layout_;
+  uint8_t hdr[64];
+  if (!read_head(obj, l.var_size, l.list_items, hdr)) return false;
+  auto flags = type_flags(field<uint64_t>(hdr, l.ob_type));
+  if (!flags || !(*flags & (kTpListSubclass | kTpTupleSubclass))) return false;
+  int64_t size = field<int64_t>(hdr, l.var_size);
+  if (size < 0) return false;
+  size_t count = std::min<size_t>(static_cast<size_t>(size), cap);
+  uint64_t base = (*flags & kTpListSubclass) ? field<uint64_t>(hdr, l.list_items) : obj + l.tuple_items;
+  if (count == 0) return true;
+  size_t old = items->size();
+  items->resize(old + count);
+  if (!plausible(base) || !mem_.read(base, items->data() + old, count * 8)) {
+    items->resize(old);
+    return false;
+  }
+  return true;
+}
+
 bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_entries) {
   const Layout& l = layout_;
   uint8_t hdr[64];
   if (keys == 0 || l.dk_indices > sizeof hdr || !mem_.read(keys, hdr, l.dk_indices)) return false;
   uint64_t size;
-  int64_t nentries = load<int64_t>(hdr + l.dk_nentries);
+  int64_t nentries = field<int64_t>(hdr, l.dk_nentries);
   size_t entry_size = 24, key_off = 8, value_off = 16;  // PyDictKeyEntry {hash, key, value}
   if (l.dk_kind != 0) {  // 3.11+: log2 size and an entry kind
     uint8_t log2 = hdr[l.dk_size];
@@ -146,7 +227,7 @@ bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_
     size = uint64_t{1} << log2;
     if (kind != 0) entry_size = 16, key_off = 0, value_off = 8;  // PyDictUnicodeEntry {key, value}
   } else {
-    size = load<uint64_t>(hdr + l.dk_size);
+    size = field<uint64_t>(hdr, l.dk_size);
     if (size < 8 || size > (uint64_t{1} << 30) || (size & (size - 1))) return false;
   }
   // USABLE_FRACTION(size) = 2/3 of the table bounds the entry count.
@@ -158,8 +239,8 @@ bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_
   if (!mem_.read(entries, raw.data(), raw.size())) return false;
   out->resize(n);
   for (size_t i = 0; i < n; ++i) {
-    (*out)[i].key = load<uint64_t>(&raw[i * entry_size + key_off]);
-    (*out)[i].value = load<uint64_t>(&raw[i * entry_size + value_off]);
+    (*out)[i].key = field<uint64_t>(&raw[i * entry_size], key_off);
+    (*out)[i].value = field<uint64_t>(&raw[i * entry_size], value_off);
   }
   return true;
 }
@@ -184,10 +265,9 @@ int64_t PyObjects::find_key(const std::vector<Entry>& entries, std::string_view 
     const uint8_t* s = &buf[i * stride];
     // A key object shorter than the read (end of a mapping): fall back to its header alone.
     if (!ops[j].ok && !mem_.read(entries[i].key, buf.data() + i * stride, l.str_ascii_size)) continue;
-    int64_t length = load<int64_t>(s + l.str_length);
-    if (length < 0 || static_cast<uint64_t>(length) != cps) continue;
-    UnicodeState st = parse_unicode_state(load<uint32_t>(s + l.str_state), l.minor);
-    if (st.kind == 0) continue;
+    auto h = decode_str_header(s, l.str_ascii_size, l);
+    if (!h || static_cast<uint64_t>(h->length) != cps) continue;
+    const UnicodeState& st = h->state;
     if (st.compact && st.ascii && ops[j].ok && stride > l.str_ascii_size) {
       if (key_ascii && std::memcmp(s + l.str_ascii_size, key.data(), key.size()) == 0 &&
           is_str(entries[i].key)) {
@@ -205,8 +285,8 @@ int64_t PyObjects::find_key(const std::vector<Entry>& entries, std::string_view 
 // Only checked on a match: an int or other key can look like a str header by chance.
 bool PyObjects::is_str(uint64_t obj) {
   auto type = read_ptr(obj + layout_.ob_type);
-  uint64_t flags = 0;
-  return type && mem_.read_value(*type + layout_.tp_flags, &flags) && (flags & kTpUnicodeSubclass);
+  auto flags = type ? type_flags(*type) : std::nullopt;
+  return flags && (*flags & kTpUnicodeSubclass);
 }
 
 std::optional<uint64_t> PyObjects::split_get(uint64_t keys, uint64_t values, size_t capacity,
@@ -233,12 +313,11 @@ std::optional<uint64_t> PyObjects::dict_get_str(uint64_t dict, std::string_view 
     if (entries[i].value == 0) return std::nullopt;
     return entries[i].value;
   }
-  Extra x = extra_for(l.minor);
-  if (x.values_header != 0) {  // 3.13: values[] is bounded by the capacity byte
+  if (l.values_header != 0) {  // 3.13: values[] is bounded by the capacity byte
     uint8_t capacity = 0;
     if (!mem_.read_value(values, &capacity) || i >= capacity) return std::nullopt;
   }
-  return read_ptr(values + x.values_header + 8 * i);
+  return read_ptr(values + l.values_header + 8 * i);
 }
 
 bool PyObjects::dict_items(uint64_t dict, std::vector<std::pair<uint64_t, uint64_t>>* out,
@@ -252,15 +331,14 @@ bool PyObjects::dict_items(uint64_t dict, std::vector<std::pair<uint64_t, uint64
   std::vector<Entry> entries;
   if (!read_entries(keys, &entries, kMaxEntries)) return false;
   if (values != 0) {  // split table: one read of the values array
-    Extra x = extra_for(l.minor);
     size_t n = entries.size();
-    if (x.values_header != 0) {
+    if (l.values_header != 0) {
       uint8_t capacity = 0;
       if (!mem_.read_value(values, &capacity)) return false;
       n = std::min<size_t>(n, capacity);
     }
     std::vector<uint64_t> vals(n);
-    if (!mem_.read(values + x.values_header, vals.data(), n * 8)) return false;
+    if (!mem_.read(values + l.values_header, vals.data(), n * 8)) return false;
     entries.resize(n);
     for (size_t i = 0; i < n; ++i) entries[i].value = vals[i];
   }
@@ -281,17 +359,30 @@ std::optional<uint64_t> PyObjects::instance_attr(uint64_t obj, std::string_view 
       !mem_.read_value(*type + l.tp_dictoffset, &dictoffset)) {
     return std::nullopt;
   }
-  Extra x = extra_for(l.minor);
-  if (l.minor >= 11 && (flags & kTpManagedDict)) {
-    auto cached_keys = [&]() { return read_ptr(*type + x.ht_cached_keys); };
-    if (l.minor == 11) {  // values pointer, or (once materialised) dict pointer, before the object
-      if (auto values = read_ptr(obj + x.managed_values)) {
+  if (l.managed_dict_kind != Layout::ManagedDict::kNone && (flags & kTpManagedDict)) {
+    return managed_attr(obj, *type, flags, basicsize, name);
+  }
+  // Classic __dict__ slot; negative offsets (variable-size objects) are not supported.
+  if (dictoffset <= 0 || dictoffset + 8 > basicsize) return std::nullopt;
+  auto dict = read_ptr(obj + dictoffset);
+  if (!dict) return std::nullopt;
+  return dict_get_str(*dict, name);
+}
+
+std::optional<uint64_t> PyObjects::managed_attr(uint64_t obj, uint64_t type, uint64_t flags, int64_t basicsize,
+                                                std::string_view name) {
+  const Layout& l = layout_;
+  auto cached_keys = [&]() { return read_ptr(type + l.ht_cached_keys); };
+  switch (l.managed_dict_kind) {
+    case Layout::ManagedDict::kValuesOrDict:  // values pointer, or (once materialised) dict pointer
+      if (auto values = read_ptr(obj + l.managed_values)) {
         auto keys = cached_keys();
         if (!keys) return std::nullopt;
         return split_get(*keys, *values, kMaxEntries, name);
       }
-    } else if (l.minor == 12) {  // PyDictOrValues: values - 1 (odd) or a dict
-      auto dorv = read_ptr(obj + x.managed_dict);
+      break;
+    case Layout::ManagedDict::kDictOrValues: {  // values - 1 (odd) or a dict
+      auto dorv = read_ptr(obj + l.managed_dict);
       if (!dorv) return std::nullopt;
       if (*dorv & 1) {
         auto keys = cached_keys();
@@ -299,7 +390,9 @@ std::optional<uint64_t> PyObjects::instance_attr(uint64_t obj, std::string_view 
         return split_get(*keys, *dorv + 1, kMaxEntries, name);  // stored as values - 1
       }
       return dict_get_str(*dorv, name);
-    } else if (flags & kTpInlineValues) {  // 3.13: values follow the object unless invalidated
+    }
+    case Layout::ManagedDict::kInlineValues: {  // values follow the object unless invalidated
+      if (!(flags & kTpInlineValues)) break;
       if (basicsize <= 0 || basicsize > (1 << 20)) return std::nullopt;
       uint64_t values = obj + basicsize;
       uint8_t hdr[4];  // capacity, size, embedded, valid
@@ -307,16 +400,14 @@ std::optional<uint64_t> PyObjects::instance_attr(uint64_t obj, std::string_view 
       if (hdr[3]) {
         auto keys = cached_keys();
         if (!keys) return std::nullopt;
-        return split_get(*keys, values + x.values_header, hdr[0], name);
+        return split_get(*keys, values + l.values_header, hdr[0], name);
       }
+      break;
     }
-    auto dict = read_ptr(obj + x.managed_dict);
-    if (!dict) return std::nullopt;
-    return dict_get_str(*dict, name);
+    case Layout::ManagedDict::kNone:
+      return std::nullopt;
   }
-  // Classic __dict__ slot; negative offsets (variable-size objects) are not supported.
-  if (dictoffset <= 0 || dictoffset + 8 > basicsize) return std::nullopt;
-  auto dict = read_ptr(obj + dictoffset);
+  auto dict = read_ptr(obj + l.managed_dict);
   if (!dict) return std::nullopt;
   return dict_get_str(*dict, name);
 }

@@ -1,6 +1,7 @@
 #include "profiler/span_batch.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace pyprofd {
 
@@ -22,10 +23,11 @@ void SpanBatch::plan(std::vector<ReadOp>* ops) {
           s.len = end - s.start;
         }
         it.span = spans_.size() - 1;
+        ++s.items;
         continue;
       }
     }
-    spans_.push_back(Span{it.addr, it.len, total, 0});
+    spans_.push_back(Span{it.addr, it.len, total, 0, 1});
     total += it.len;
     it.span = spans_.size() - 1;
   }
@@ -41,6 +43,37 @@ const uint8_t* SpanBatch::get(size_t i, const std::vector<ReadOp>& ops) const {
   const Span& s = spans_[items_[i].span];
   if (s.op >= ops.size() || !ops[s.op].ok) return nullptr;
   return buf_.data() + s.buf_offset + (items_[i].addr - s.start);
+}
+
+void MergedReads::read(RemoteMemory& mem, std::vector<ReadOp>* ops) {
+  if (ops->empty()) return;
+  batch_.clear();
+  batched_.clear();
+  for (size_t i = 0; i < ops->size(); ++i) {
+    ReadOp& op = (*ops)[i];
+    op.ok = op.len == 0;
+    if (op.len == 0 || op.addr == 0 || op.addr + op.len <= op.addr) continue;
+    batch_.add(op.addr, op.len);
+    batched_.push_back(i);
+  }
+  spans_.clear();
+  batch_.plan(&spans_);
+  mem.readv(spans_.data(), spans_.size());
+  retry_.clear();
+  retry_index_.clear();
+  for (size_t k = 0; k < batched_.size(); ++k) {
+    ReadOp& op = (*ops)[batched_[k]];
+    if (const uint8_t* p = batch_.get(k, spans_)) {
+      std::memcpy(op.dst, p, op.len);
+      op.ok = true;
+    } else if (batch_.shares_span(k)) {
+      retry_.push_back(op);
+      retry_index_.push_back(batched_[k]);
+    }
+  }
+  if (retry_.empty()) return;
+  mem.readv(retry_.data(), retry_.size());
+  for (size_t k = 0; k < retry_.size(); ++k) (*ops)[retry_index_[k]].ok = retry_[k].ok;
 }
 
 }  // namespace pyprofd

@@ -25,6 +25,8 @@ class SpanBatch {
   void plan(std::vector<ReadOp>* ops);
   // Item i's bytes after the caller's readv, or nullptr if its span was not read.
   const uint8_t* get(size_t i, const std::vector<ReadOp>& ops) const;
+  // True if item i's span holds other items too (so it may read alone where the span failed).
+  bool shares_span(size_t i) const { return spans_[items_[i].span].items > 1; }
 
  private:
   struct Item {
@@ -37,11 +39,26 @@ class SpanBatch {
     size_t len;
     size_t buf_offset;
     size_t op;
+    size_t items;
   };
   std::vector<Item> items_;
   std::vector<Span> spans_;
   std::vector<size_t> order_;
   std::vector<uint8_t> buf_;
+};
+
+// Reads caller ops (each into its own dst) as merged spans in one readv, then copies each
+// op's bytes out. A merged span that fails (a hole in the mapping) is retried op by op.
+// Zero-length ops are ok; ops at address 0 or wrapping around are not read.
+class MergedReads {
+ public:
+  void read(RemoteMemory& mem, std::vector<ReadOp>* ops);
+
+ private:
+  SpanBatch batch_;
+  std::vector<size_t> batched_;  // batch item -> op index
+  std::vector<ReadOp> spans_, retry_;
+  std::vector<size_t> retry_index_;
 };
 
 }  // namespace pyprofd

@@ -36,9 +36,9 @@ bool decode_unicode(int kind, const uint8_t* data, size_t length, std::string* u
   return true;
 }
 
-UnicodeState parse_unicode_state(uint32_t bits, int minor) {
+UnicodeState parse_unicode_state(uint32_t bits, bool has_ready_bit) {
   UnicodeState st;
-  if (minor < 8 || minor > 13) return st;
+  if (has_ready_bit && !((bits >> 7) & 1)) return st;  // not ready: its text is in wstr only
   int kind = static_cast<int>((bits >> 2) & 7);
   bool ascii = (bits >> 6) & 1;
   if ((kind != 1 && kind != 2 && kind != 4) || (ascii && kind != 1)) return st;

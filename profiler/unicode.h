@@ -15,14 +15,15 @@ namespace pyprofd {
 bool decode_unicode(int kind, const uint8_t* data, size_t length, std::string* utf8_out);
 
 // PyASCIIObject.state, 3.8-3.13 (same low bits in every version, x86-64 GCC
-// bit-field order): interned bits 0-1, kind bits 2-4, compact bit 5, ascii bit 6.
-// kind is 0 when the state cannot describe a decodable string (unknown minor,
-// kind not 1/2/4, ascii with kind != 1; also 3.8-3.11's not-ready wstr strings).
+// bit-field order): interned bits 0-1, kind bits 2-4, compact bit 5, ascii bit 6;
+// 3.8-3.11 (has_ready_bit, Layout::str_has_ready_bit) also ready bit 7.
+// kind is 0 when the state cannot describe a decodable string (kind not 1/2/4,
+// ascii with kind != 1, a not-ready wstr string).
 struct UnicodeState {
   int kind = 0;
   bool compact = false;
   bool ascii = false;
 };
-UnicodeState parse_unicode_state(uint32_t state_bits, int minor);
+UnicodeState parse_unicode_state(uint32_t state_bits, bool has_ready_bit);
 
 }  // namespace pyprofd

@@ -498,5 +498,14 @@ TEST(AsyncioGarbage, RandomMemoryNeverCrashes) {
   EXPECT_TRUE(tasks.empty());
 }
 
+TEST(AsyncioLayoutTable, UnknownVersionsHaveNoTable) {
+  EXPECT_EQ(asyncio_layout(7), nullptr);
+  EXPECT_EQ(asyncio_layout(14), nullptr);
+  for (int minor = 8; minor <= 13; ++minor) {
+    ASSERT_NE(asyncio_layout(minor), nullptr);
+    EXPECT_EQ(asyncio_layout(minor)->minor, minor);
+  }
+}
+
 }  // namespace
 }  // namespace pyprofd

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <set>
@@ -216,6 +217,33 @@ TEST(PyObjectsGarbage, UnreadableAddresses) {
   EXPECT_FALSE(objs.dict_items(0x1000, &items));
   EXPECT_FALSE(objs.instance_attr(0x1000, "x"));
   EXPECT_TRUE(read_thread_names(mem, *builtin_layout(3, 12), 0x1000).empty());
+}
+
+// The decoders of bytes already read (a batched read's buffer): only what lies inside them.
+TEST(PyObjectsDecode, StrAndIntFromBytes) {
+  for (int minor = 8; minor <= 13; ++minor) {
+    const Layout& l = *builtin_layout(3, minor);
+    std::vector<uint8_t> obj(l.str_ascii_size + 8, 0);
+    int64_t length = 5;
+    uint32_t state = (1 << 2) | (1 << 5) | (1 << 6) | (l.str_has_ready_bit ? 1 << 7 : 0);  // compact ASCII
+    std::memcpy(&obj[l.str_length], &length, 8);
+    std::memcpy(&obj[l.str_state], &state, 4);
+    std::memcpy(&obj[l.str_ascii_size], "hello", 5);
+    std::string out;
+    ASSERT_TRUE(decode_str(obj.data(), obj.size(), l, 100, &out)) << minor;
+    EXPECT_EQ(out, "hello");
+    ASSERT_TRUE(decode_str(obj.data(), obj.size(), l, 2, &out));
+    EXPECT_EQ(out, "he");
+    EXPECT_FALSE(decode_str(obj.data(), l.str_ascii_size + 4, l, 100, &out));  // text cut off
+
+    std::vector<uint8_t> num(l.long_digits + 8, 0);
+    int64_t size = l.long_tagged ? (2 << 3) | 2 : -2;  // two digits, negative
+    uint32_t digits[2] = {5, 1};
+    std::memcpy(&num[l.long_size], &size, 8);
+    std::memcpy(&num[l.long_digits], digits, 8);
+    EXPECT_EQ(decode_int(num.data(), num.size(), l), -((int64_t{1} << 30) + 5)) << minor;
+    EXPECT_FALSE(decode_int(num.data(), l.long_digits + 4, l));  // second digit not read
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // str decoding checked on real objects: each interpreter dumps the raw bytes of
 // some str objects (ctypes.string_at(id(s), ...)); we parse the state, find the
 // data and decode it, and must get the interpreter's own UTF-8.
+#include "profiler/layout.h"
 #include "profiler/unicode.h"
 #include "tests/unit/test_interpreters.h"
 
@@ -130,7 +131,7 @@ TEST_P(UnicodeInterp, DecodesRealStrings) {
     size_t length = s["length"];
     EXPECT_EQ(field<int64_t>(raw, kLengthOff), static_cast<int64_t>(length)) << name;
 
-    UnicodeState st = parse_unicode_state(field<uint32_t>(raw, kStateOff), in.minor);
+    UnicodeState st = parse_unicode_state(field<uint32_t>(raw, kStateOff), builtin_layout(3, in.minor)->str_has_ready_bit);
     EXPECT_EQ(st.kind, s["kind"].get<int>()) << in.label << " " << name;
     EXPECT_EQ(st.ascii, s["ascii"].get<bool>()) << in.label << " " << name;
     EXPECT_EQ(st.compact, s["compact"].get<bool>()) << in.label << " " << name;
@@ -172,14 +173,15 @@ TEST(Unicode, Kinds) {
 
 TEST(Unicode, StateBits) {
   // interned 1, kind 2, compact, not ascii.
-  UnicodeState st = parse_unicode_state(0x1 | (2 << 2) | (1 << 5), 12);
+  UnicodeState st = parse_unicode_state(0x1 | (2 << 2) | (1 << 5), false);
   EXPECT_EQ(st.kind, 2);
   EXPECT_TRUE(st.compact);
   EXPECT_FALSE(st.ascii);
-  EXPECT_EQ(parse_unicode_state(3 << 2, 10).kind, 0);               // no kind 3
-  EXPECT_EQ(parse_unicode_state(0, 9).kind, 0);                     // not ready (wstr)
-  EXPECT_EQ(parse_unicode_state((4 << 2) | (1 << 6), 11).kind, 0);  // ascii but UCS-4
-  EXPECT_EQ(parse_unicode_state((1 << 2) | (1 << 5), 7).kind, 0);   // unknown version
+  EXPECT_EQ(parse_unicode_state((3 << 2) | (1 << 7), true).kind, 0);               // no kind 3
+  EXPECT_EQ(parse_unicode_state(0, true).kind, 0);                  // not ready (wstr)
+  EXPECT_EQ(parse_unicode_state((4 << 2) | (1 << 6) | (1 << 7), true).kind, 0);  // ascii but UCS-4
+  EXPECT_EQ(parse_unicode_state((1 << 2) | (1 << 5), true).kind, 0);   // ready bit clear (3.8-3.11)
+  EXPECT_EQ(parse_unicode_state((1 << 2) | (1 << 5), false).kind, 1);  // 3.12+: no ready bit
 }
 
 bool valid_utf8(const std::string& s) {
@@ -205,7 +207,7 @@ TEST(Unicode, RandomGarbage) {
     std::string out;
     ASSERT_TRUE(decode_unicode(kind, data.get(), length, &out));
     EXPECT_TRUE(valid_utf8(out)) << "kind " << kind;
-    UnicodeState st = parse_unicode_state(static_cast<uint32_t>(rng()), 8 + static_cast<int>(rng() % 6));
+    UnicodeState st = parse_unicode_state(static_cast<uint32_t>(rng()), rng() % 2);
     EXPECT_TRUE(st.kind == 0 || st.kind == 1 || st.kind == 2 || st.kind == 4);
   }
   std::string out;
