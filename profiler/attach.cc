@@ -180,7 +180,7 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
       return nullptr;
     }
     proc->memory = std::move(live);
-    if (minor >= 13) {
+    if (proc->layout.has_debug_offsets) {
       std::string why;
       if (!apply_debug_offsets(*proc->memory, proc->runtime_addr, &proc->layout, &why)) {
         *err = make_error(AttachErrorKind::kOther, who + ": cannot use _Py_DebugOffsets: " + why);

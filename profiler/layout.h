@@ -11,6 +11,7 @@ namespace pyprofd {
 struct Layout {
   int major = 3;
   int minor = 0;
+  bool has_debug_offsets = false;  // _PyRuntime starts with _Py_DebugOffsets (3.13+): prefer them to this table
 
   // _PyRuntimeState
   uint32_t rt_interpreters_head = 0;   // interpreters.head

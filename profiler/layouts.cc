@@ -112,6 +112,7 @@ Layout make_3_12() {
 Layout make_3_13() {
   Layout l;
   l.minor = 13;
+  l.has_debug_offsets = true;
   l.rt_interpreters_head = 632; l.rt_main_thread = 656;
   l.is_next = 7264; l.is_threads_head = 7344; l.is_modules = 7656; l.is_gil_ptr = 16; l.gil_last_holder = 8;
   l.gil_locked = 16;
