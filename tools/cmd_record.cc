@@ -18,7 +18,8 @@
 #include "exporters/formats.h"
 #include "exporters/top_table.h"
 #include "profiler/clock.h"
-#include "profiler/recorder.h"
+#include "model/profile.h"
+#include "profiler/session.h"
 #include "tools/cli.h"
 
 namespace po = boost::program_options;
@@ -122,7 +123,7 @@ std::string describe_pids(const std::set<pid_t>& pids) {
   return out.str();
 }
 
-void print_status(const RecordSummary& s) {
+void print_status(const SessionSummary& s) {
   double secs = s.wall_ns / 1e9;
   char line[200];
   std::snprintf(line, sizeof line, "\r\033[Kpyprofd: %.1f s, %llu samples, %.1f Hz, %zu processes, %llu errors",
@@ -219,7 +220,7 @@ int run_record(const std::vector<std::string>& all_args) {
     if (!check_writable_dir(replace_pid(t.path, 0), &err)) return fail(kExitError, "record: " + err);
   }
 
-  RecordOptions options;
+  SessionOptions options;
   options.rate_hz = rate;
   options.duration_s = duration;
   options.subprocesses = vm.count("subprocesses") > 0;
@@ -246,7 +247,7 @@ int run_record(const std::vector<std::string>& all_args) {
     options.launched = launched;
     pid = launched;
   }
-  Recorder recorder(options, &profile);
+  SamplingSession recorder(options, &profile);
   AttachError attach_error;
   if (launched) {
     // Poll until the interpreter is up, so sampling starts with its first Python frame.
@@ -278,9 +279,9 @@ int run_record(const std::vector<std::string>& all_args) {
 
   profile.start_time_ns = realtime_ns();
   bool tty = isatty(STDERR_FILENO);
-  recorder.run(&g_stop, tty ? std::function<void(const RecordSummary&)>(print_status) : nullptr);
+  recorder.run(&g_stop, tty ? std::function<void(const SessionSummary&)>(print_status) : nullptr);
   if (tty) std::fputs("\r\033[K", stderr);
-  const RecordSummary& s = recorder.summary();
+  const SessionSummary& s = recorder.summary();
   profile.duration_ns = s.wall_ns;
 
   // Writing must not be cut short by a second Ctrl-C.
