@@ -8,39 +8,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/sample.h"
+#include "model/sample_sink.h"
+
 namespace pyprofd {
-
-// A function as pstats keys it: (file, first line, name).
-struct FunctionKey {
-  std::string name;   // co_qualname where available (3.11+), else co_name; or "<task NAME>"
-  std::string file;   // co_filename; "~" for synthetic frames
-  int first_line = 0; // co_firstlineno
-  bool operator<(const FunctionKey& o) const {
-    return std::tie(file, first_line, name) < std::tie(o.file, o.first_line, o.name);
-  }
-  bool operator==(const FunctionKey& o) const {
-    return name == o.name && file == o.file && first_line == o.first_line;
-  }
-};
-
-struct StackFrame {
-  uint32_t function = 0;  // index into Profile::functions
-  int line = 0;           // current line in that function
-  bool operator<(const StackFrame& o) const { return std::tie(function, line) < std::tie(o.function, o.line); }
-  bool operator==(const StackFrame& o) const { return function == o.function && line == o.line; }
-};
-
-// Who a stack belongs to.
-struct SampleLabels {
-  int pid = 0;
-  uint64_t thread_id = 0;   // native thread id (kernel TID)
-  std::string thread_name;  // "" if unknown
-  std::string task_name;    // "" unless --async
-  bool operator<(const SampleLabels& o) const {
-    return std::tie(pid, thread_id, thread_name, task_name) <
-           std::tie(o.pid, o.thread_id, o.thread_name, o.task_name);
-  }
-};
 
 // One distinct (labels, stack) with its totals.
 struct StackRecord {
@@ -58,9 +29,7 @@ struct StackRecord {
   }
 };
 
-enum class ProfileMode { kCpu, kWall };
-
-class Profile {
+class Profile final : public SampleSink {
  public:
   ProfileMode mode = ProfileMode::kCpu;
   double rate_hz = 100;
@@ -69,7 +38,7 @@ class Profile {
   std::vector<FunctionKey> functions;
   std::vector<StackRecord> stacks;
 
-  uint32_t intern(const FunctionKey& key) {
+  uint32_t intern(const FunctionKey& key) override {
     auto it = function_index_.find(key);
     if (it != function_index_.end()) return it->second;
     uint32_t id = static_cast<uint32_t>(functions.size());
@@ -78,10 +47,14 @@ class Profile {
     return id;
   }
 
-  // Adds one sample of `frames` (root first) weighing `weight_ns`. Finding an existing
-  // stack hashes and compares in place: no allocation unless the stack is new.
+  void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns) override {
+    add(labels, frames, weight_ns, 1);
+  }
+
+  // Adds `samples` samples of `frames` (root first) weighing `weight_ns` in all. Finding an
+  // existing stack hashes and compares in place: no allocation unless the stack is new.
   void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns,
-           uint64_t samples = 1) {
+           uint64_t samples) {
     uint64_t h = hash_of(labels, frames);
     auto range = stack_index_.equal_range(h);
     for (auto it = range.first; it != range.second; ++it) {

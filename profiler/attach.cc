@@ -12,6 +12,7 @@
 
 #include "profiler/debug_offsets.h"
 #include "profiler/proc_maps.h"
+#include "profiler/proc_stat.h"
 #include "symbolizer/elf_image.h"
 
 namespace pyprofd {
@@ -64,22 +65,20 @@ std::string permission_hint() {
 bool process_exists(pid_t pid) {
   if (pid <= 0) return false;
   // A zombie has exited; only its parent's wait is missing.
-  std::string stat = read_text("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 >= stat.size()) return false;
-  char state = stat[close + 2];
-  return state != 'Z' && state != 'X';
+  ProcStat stat;
+  return read_proc_stat(pid, &stat) && stat.state != 'Z' && stat.state != 'X';
 }
 
-std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
+namespace {
+
+// The target's memory maps; fails if it is gone, unreadable or has none.
+bool read_target_maps(pid_t pid, const std::string& who, std::vector<MapEntry>* maps, AttachError* err) {
   if (!process_exists(pid)) {
     *err = make_error(AttachErrorKind::kNoSuchProcess, "no such process: " + std::to_string(pid));
-    return nullptr;
+    return false;
   }
-  std::string who = "process " + std::to_string(pid);
-  std::vector<MapEntry> maps;
   int maps_errno = 0;
-  if (!read_maps(pid, &maps, &maps_errno)) {
+  if (!read_maps(pid, maps, &maps_errno)) {
     if (maps_errno == ENOENT || maps_errno == ESRCH) {
       *err = make_error(AttachErrorKind::kNoSuchProcess, "no such process: " + std::to_string(pid));
     } else if (maps_errno == EACCES || maps_errno == EPERM) {
@@ -89,15 +88,18 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
       *err = make_error(AttachErrorKind::kOther, "cannot read /proc/" + std::to_string(pid) + "/maps: " +
                                                      std::strerror(maps_errno));
     }
-    return nullptr;
+    return false;
   }
-  if (maps.empty()) {
+  if (maps->empty()) {
     // Kernel threads and zombies have no maps; an unreadable one reads as empty for non-owners too.
     *err = make_error(AttachErrorKind::kNotPython, who + " is not a Python process (no memory maps)");
-    return nullptr;
+    return false;
   }
+  return true;
+}
 
-  // Candidate images in map order; libpython first so shared builds win over the launcher.
+// Candidate images in map order; libpython first so shared builds win over the launcher.
+std::vector<std::string> python_images(const std::vector<MapEntry>& maps) {
   std::vector<std::string> candidates;
   std::set<std::string> seen;
   for (int pass = 0; pass < 2; ++pass) {
@@ -109,96 +111,130 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
       candidates.push_back(m.path);
     }
   }
+  return candidates;
+}
 
+struct Version {
+  int major = 0, minor = 0, micro = 0;
+};
+
+// Py_Version where exported (3.11+), else the version string in the image, else its file name.
+Version version_of(const ElfImage& image, const std::string& path) {
+  Version v;
+  if (auto pv = image.symbol("Py_Version")) {
+    uint64_t hex = 0;
+    uint32_t v32 = 0;
+    if (image.read_vaddr(*pv, &v32, sizeof v32)) hex = v32;
+    v.major = (hex >> 24) & 0xff;
+    v.minor = (hex >> 16) & 0xff;
+    v.micro = (hex >> 8) & 0xff;
+    return v;
+  }
+  std::string s = image.find_python_version();
+  if (!s.empty()) {
+    std::sscanf(s.c_str(), "%d.%d.%d", &v.major, &v.minor, &v.micro);
+  } else if (auto fv = python_version_from_filename(path)) {
+    v.major = fv->first;
+    v.minor = fv->second;
+  }
+  return v;
+}
+
+// One read proves we may read the target at all.
+bool probe_memory(LiveMemory& live, const PythonProcess& proc, const std::string& who, AttachError* err) {
+  uint64_t probe = 0;
+  if (live.read(proc.runtime_addr, &probe, sizeof probe)) return true;
+  int e = live.last_errno();
+  if (e == EPERM || e == EACCES) {
+    *err = make_error(AttachErrorKind::kPermission, "permission denied reading " + who + ": " + permission_hint());
+  } else if (e == ESRCH) {
+    *err = make_error(AttachErrorKind::kNoSuchProcess, "no such process: " + std::to_string(proc.pid));
+  } else {
+    *err = make_error(AttachErrorKind::kOther, "cannot read memory of " + who + ": " + std::strerror(e));
+  }
+  return false;
+}
+
+enum class ImageResult { kSkipped, kAttached, kFailed };
+
+// Attaches through one candidate image. Skipped when it holds no interpreter (a launcher,
+// an unreadable file); an image named for an unsupported version is remembered in old_python.
+ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps, const std::string& who,
+                      PythonProcess* proc, std::string* old_python, AttachError* err) {
+  std::string open_error;
+  auto image = ElfImage::open(proc_root_path(proc->pid, path), &open_error);
+  if (!image) return ImageResult::kSkipped;
+  auto runtime = image->symbol("_PyRuntime");
+  if (!runtime) {
+    // An image named for an unsupported version (python2.7, libpython3.6m) explains the failure;
+    // a supported one without _PyRuntime is a launcher whose libpython is not loaded yet.
+    auto v = python_version_from_filename(path);
+    if (v && !builtin_layout(v->first, v->second))
+      *old_python = std::to_string(v->first) + "." + std::to_string(v->second);
+    return ImageResult::kSkipped;
+  }
+  // Bias from the mapping of this file with the lowest file offset.
+  const MapEntry* first = nullptr;
+  for (const auto& m : maps)
+    if (m.path == path && (!first || m.offset < first->offset)) first = &m;
+  auto bias = image->load_bias(first->start, first->offset);
+  if (!bias) return ImageResult::kSkipped;
+  proc->image_path = path;
+  proc->runtime_addr = *runtime + *bias;
+  if (auto ct = image->symbol("PyCode_Type")) proc->code_type = *ct + *bias;
+
+  Version v = version_of(*image, path);
+  proc->version = std::to_string(v.major) + "." + std::to_string(v.minor) + "." + std::to_string(v.micro);
+  const Layout* layout = builtin_layout(v.major, v.minor);
+  if (!layout) {
+    *err = make_error(AttachErrorKind::kUnsupportedVersion,
+                      who + " runs Python " + proc->version + ", which pyprofd does not support (3.8 to 3.13)");
+    return ImageResult::kFailed;
+  }
+  proc->layout = *layout;
+  auto live = std::make_unique<LiveMemory>(proc->pid);
+  if (!probe_memory(*live, *proc, who, err)) return ImageResult::kFailed;
+  proc->memory = std::move(live);
+  if (proc->layout.has_debug_offsets) {
+    std::string why;
+    if (!apply_debug_offsets(*proc->memory, proc->runtime_addr, &proc->layout, &why)) {
+      *err = make_error(AttachErrorKind::kOther, who + ": cannot use _Py_DebugOffsets: " + why);
+      return ImageResult::kFailed;
+    }
+  }
+  return ImageResult::kAttached;
+}
+
+// Why no candidate image held a supported interpreter.
+AttachError no_interpreter_error(pid_t pid, const std::string& who, const std::string& old_python) {
+  if (!old_python.empty())
+    return make_error(AttachErrorKind::kUnsupportedVersion,
+                      who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.13)");
+  std::string comm = read_text("/proc/" + std::to_string(pid) + "/comm");
+  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return make_error(AttachErrorKind::kNotPython,
+                    who + " (" + comm + ") is not a Python process: no libpython or python executable with "
+                          "_PyRuntime in its memory maps");
+}
+
+}  // namespace
+
+std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
+  std::string who = "process " + std::to_string(pid);
+  std::vector<MapEntry> maps;
+  if (!read_target_maps(pid, who, &maps, err)) return nullptr;
   auto proc = std::make_unique<PythonProcess>();
   proc->pid = pid;
   proc->command_line = command_line_of(pid);
   std::string old_python;
-  for (const auto& path : candidates) {
-    std::string open_error;
-    auto image = ElfImage::open(proc_root_path(pid, path), &open_error);
-    if (!image) continue;
-    auto runtime = image->symbol("_PyRuntime");
-    if (!runtime) {
-      // An image named for an unsupported version (python2.7, libpython3.6m) explains the failure;
-      // a supported one without _PyRuntime is a launcher whose libpython is not loaded yet.
-      auto v = python_version_from_filename(path);
-      if (v && !builtin_layout(v->first, v->second))
-        old_python = std::to_string(v->first) + "." + std::to_string(v->second);
-      continue;
+  for (const auto& path : python_images(maps)) {
+    switch (try_image(path, maps, who, proc.get(), &old_python, err)) {
+      case ImageResult::kAttached: return proc;
+      case ImageResult::kFailed: return nullptr;
+      case ImageResult::kSkipped: break;
     }
-    // Bias from the mapping of this file with the lowest file offset.
-    const MapEntry* first = nullptr;
-    for (const auto& m : maps)
-      if (m.path == path && (!first || m.offset < first->offset)) first = &m;
-    auto bias = image->load_bias(first->start, first->offset);
-    if (!bias) continue;
-    proc->image_path = path;
-    proc->runtime_addr = *runtime + *bias;
-    if (auto ct = image->symbol("PyCode_Type")) proc->code_type = *ct + *bias;
-
-    int major = 0, minor = 0, micro = 0;
-    if (auto pv = image->symbol("Py_Version")) {
-      uint64_t hex = 0;
-      uint32_t v32 = 0;
-      if (image->read_vaddr(*pv, &v32, sizeof v32)) hex = v32;
-      major = (hex >> 24) & 0xff;
-      minor = (hex >> 16) & 0xff;
-      micro = (hex >> 8) & 0xff;
-    } else {
-      std::string s = image->find_python_version();
-      if (s.empty()) {
-        if (auto v = python_version_from_filename(path)) {
-          major = v->first;
-          minor = v->second;
-        }
-      } else {
-        std::sscanf(s.c_str(), "%d.%d.%d", &major, &minor, &micro);
-      }
-    }
-    proc->version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(micro);
-    const Layout* layout = builtin_layout(major, minor);
-    if (!layout) {
-      *err = make_error(AttachErrorKind::kUnsupportedVersion,
-                        who + " runs Python " + proc->version + ", which pyprofd does not support (3.8 to 3.13)");
-      return nullptr;
-    }
-    proc->layout = *layout;
-    auto live = std::make_unique<LiveMemory>(pid);
-
-    // One read proves we may read the target at all.
-    uint64_t probe = 0;
-    if (!live->read(proc->runtime_addr, &probe, sizeof probe)) {
-      int e = live->last_errno();
-      if (e == EPERM || e == EACCES) {
-        *err = make_error(AttachErrorKind::kPermission, "permission denied reading " + who + ": " + permission_hint());
-      } else if (e == ESRCH) {
-        *err = make_error(AttachErrorKind::kNoSuchProcess, "no such process: " + std::to_string(pid));
-      } else {
-        *err = make_error(AttachErrorKind::kOther, "cannot read memory of " + who + ": " + std::strerror(e));
-      }
-      return nullptr;
-    }
-    proc->memory = std::move(live);
-    if (minor >= 13) {
-      std::string why;
-      if (!apply_debug_offsets(*proc->memory, proc->runtime_addr, &proc->layout, &why)) {
-        *err = make_error(AttachErrorKind::kOther, who + ": cannot use _Py_DebugOffsets: " + why);
-        return nullptr;
-      }
-    }
-    return proc;
   }
-  if (!old_python.empty()) {
-    *err = make_error(AttachErrorKind::kUnsupportedVersion,
-                      who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.13)");
-  } else {
-    std::string comm = read_text("/proc/" + std::to_string(pid) + "/comm");
-    while (!comm.empty() && comm.back() == '\n') comm.pop_back();
-    *err = make_error(AttachErrorKind::kNotPython,
-                      who + " (" + comm + ") is not a Python process: no libpython or python executable with "
-                            "_PyRuntime in its memory maps");
-  }
+  *err = no_interpreter_error(pid, who, old_python);
   return nullptr;
 }
 

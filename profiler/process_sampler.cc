@@ -17,10 +17,10 @@ constexpr size_t kRevalidateBatch = 256;  // code objects re-checked each time (
 constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
-ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, Profile* profile)
+ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, SampleSink* sink)
     : proc_(std::move(proc)),
       options_(options),
-      profile_(profile),
+      sink_(sink),
       reader_(*proc_),
       codes_(*proc_->memory, proc_->layout, proc_->code_type),
       states_(proc_->pid) {
@@ -52,7 +52,7 @@ bool ProcessSampler::resolve(const ThreadSample& t) {
       return false;
     }
     if (code->function_id == UINT32_MAX)
-      code->function_id = profile_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
     stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
   }
   return true;
@@ -63,14 +63,14 @@ bool ProcessSampler::resolve_async(const AsyncStack& st) {
   for (auto it = st.frames.rbegin(); it != st.frames.rend(); ++it) {
     if (it->task >= 0) {
       if (static_cast<size_t>(it->task) >= tasks_.size()) return false;
-      uint32_t id = profile_->intern(FunctionKey{"<task " + tasks_[it->task].name + ">", "~", 0});
+      uint32_t id = sink_->intern(FunctionKey{"<task " + tasks_[it->task].name + ">", "~", 0});
       stack_.push_back(StackFrame{id, 0});
       continue;
     }
     CodeInfo* code = codes_.get(it->code);
     if (!code) return false;
     if (code->function_id == UINT32_MAX)
-      code->function_id = profile_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
     stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
   }
   return true;
@@ -83,7 +83,7 @@ void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const st
   labels_.thread_id = native_id;
   labels_.thread_name = thread_name(thread_id);
   labels_.task_name = task;
-  profile_->add(labels_, stack_, weight);
+  sink_->add(labels_, stack_, weight);
   ++stats->samples;
 }
 

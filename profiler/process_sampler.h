@@ -1,4 +1,4 @@
-// Samples one attached Python process into the shared profile: lists its threads,
+// Samples one attached Python process into the session's sink: lists its threads,
 // keeps the ones the mode wants (on a CPU this tick, GIL holder), walks
 // them and resolves frames through the code-object cache.
 #pragma once
@@ -9,7 +9,7 @@
 
 #include "profiler/asyncio_tasks.h"
 #include "profiler/attach.h"
-#include "model/profile.h"
+#include "model/sample_sink.h"
 #include "profiler/thread_run_state.h"
 #include "profiler/thread_reader.h"
 #include "profiler/code_cache.h"
@@ -31,7 +31,7 @@ struct SamplingStats {
 
 class ProcessSampler {
  public:
-  ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, Profile* profile);
+  ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, SampleSink* sink);
 
   // One tick: wall_ns is the real time since the previous tick. False when the
   // interpreter can no longer be read (the process exited or exec'd).
@@ -52,7 +52,7 @@ class ProcessSampler {
 
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
-  Profile* profile_;
+  SampleSink* sink_;
   ThreadReader reader_;
   CodeCache codes_;
   ThreadRunState states_;

@@ -6,6 +6,8 @@
 #include <fstream>
 #include <string>
 
+#include "profiler/proc_stat.h"
+
 namespace pyprofd {
 
 namespace {
@@ -31,15 +33,6 @@ bool read_children_files(pid_t pid, std::vector<pid_t>* out) {
   return supported;
 }
 
-// Parent pid from /proc/PID/stat: the field after the parenthesised command name.
-pid_t parent_of(const char* pid) {
-  std::ifstream in(std::string("/proc/") + pid + "/stat");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = s.rfind(')');
-  if (close == std::string::npos || close + 4 >= s.size()) return 0;
-  return static_cast<pid_t>(std::atol(s.c_str() + close + 4));
-}
-
 }  // namespace
 
 void children_of(pid_t pid, std::vector<pid_t>* out) {
@@ -48,7 +41,9 @@ void children_of(pid_t pid, std::vector<pid_t>* out) {
   if (!dir) return;
   while (dirent* e = readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    if (parent_of(e->d_name) == pid) out->push_back(static_cast<pid_t>(std::atol(e->d_name)));
+    pid_t candidate = static_cast<pid_t>(std::atol(e->d_name));
+    ProcStat stat;
+    if (read_proc_stat(candidate, &stat) && stat.ppid == pid) out->push_back(candidate);
   }
   closedir(dir);
 }

@@ -6,14 +6,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "profiler/proc_stat.h"
+
 namespace pyprofd {
 
 RunState parse_stat_state(const char* text, size_t len) {
-  const void* p = memrchr(text, ')', len);
-  if (!p) return RunState::kGone;
-  size_t at = static_cast<size_t>(static_cast<const char*>(p) - text) + 2;  // ") S"
-  if (at >= len) return RunState::kGone;
-  return text[at] == 'R' ? RunState::kRunning : RunState::kIdle;
+  ProcStat stat;
+  if (!parse_proc_stat(text, len, &stat)) return RunState::kGone;
+  return stat.state == 'R' ? RunState::kRunning : RunState::kIdle;
 }
 
 ThreadRunState::~ThreadRunState() {

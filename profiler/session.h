@@ -1,5 +1,7 @@
-// The sampling loop: ticks on absolute deadlines, samples every attached process,
-// follows the process tree, and keeps the run's counters for the summary.
+// A sampling session, the profiler's API for `record` (and a daemon next): attach a
+// target or a tree, then run the sampling loop, which ticks on absolute deadlines,
+// samples every attached process into a SampleSink, follows the process tree and
+// keeps the run's counters for the summary.
 #pragma once
 #include <signal.h>
 #include <sys/types.h>
@@ -12,11 +14,11 @@
 
 #include "profiler/attach.h"
 #include "profiler/process_sampler.h"
-#include "model/profile.h"
+#include "model/sample_sink.h"
 
 namespace pyprofd {
 
-struct RecordOptions {
+struct SessionOptions {
   double rate_hz = 100;
   double duration_s = 0;      // 0: until stopped
   bool subprocesses = false;  // follow children (and theirs)
@@ -24,7 +26,7 @@ struct RecordOptions {
   pid_t launched = 0;         // a child we started: reaped here, its status kept
 };
 
-struct RecordSummary {
+struct SessionSummary {
   int64_t wall_ns = 0;
   uint64_t ticks = 0;
   uint64_t missed_ticks = 0;
@@ -36,9 +38,19 @@ struct RecordSummary {
   int64_t first_sample_ns = -1;  // from the start of run() to the first stack recorded
 };
 
-class Recorder {
+class SamplingSession {
  public:
-  Recorder(const RecordOptions& options, Profile* profile);
+  SamplingSession(const SessionOptions& options, SampleSink* sink);
+
+  // Starts with a running process: attaches it, or with subprocesses follows a
+  // non-Python root (e.g. a shell whose children run Python). False, with err, otherwise.
+  bool attach(pid_t pid, AttachError* err);
+
+  // Starts with options.launched: polls until its interpreter is up, so sampling starts
+  // with its first Python frame. Gives up when the child exits, the error cannot pass
+  // (permission, version) or *stop is set; then with subprocesses it follows the tree
+  // instead, else returns false with err holding the last attach error.
+  bool attach_launched(const volatile sig_atomic_t* stop, AttachError* err);
 
   // Attaches the root target. For a launched child, call until it succeeds.
   bool attach_root(pid_t pid, AttachError* err);
@@ -51,9 +63,9 @@ class Recorder {
 
   // Samples until *stop becomes non-zero, the duration passes, or every target is gone.
   // on_status is called about 4 times a second.
-  void run(const volatile sig_atomic_t* stop, const std::function<void(const RecordSummary&)>& on_status);
+  void run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status);
 
-  const RecordSummary& summary() const { return summary_; }
+  const SessionSummary& summary() const { return summary_; }
   // Reaps the launched child without blocking; true once it has exited.
   bool reap_launched();
 
@@ -61,9 +73,9 @@ class Recorder {
   void scan_children();
   void try_attach(pid_t pid);
 
-  RecordOptions options_;
-  Profile* profile_;
-  RecordSummary summary_;
+  SessionOptions options_;
+  SampleSink* sink_;
+  SessionSummary summary_;
   std::map<pid_t, std::unique_ptr<ProcessSampler>> samplers_;
   std::set<pid_t> tree_;          // every process of the followed tree, Python or not
   std::map<pid_t, int> attempts_; // failed attaches per process (bounded retries)

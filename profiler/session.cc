@@ -1,9 +1,10 @@
-#include "profiler/recorder.h"
+#include "profiler/session.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <random>
@@ -21,19 +22,39 @@ constexpr int kMaxAttachAttempts = 50;               // a non-Python child is re
 
 }  // namespace
 
-Recorder::Recorder(const RecordOptions& options, Profile* profile) : options_(options), profile_(profile) {}
+SamplingSession::SamplingSession(const SessionOptions& options, SampleSink* sink) : options_(options), sink_(sink) {}
 
-bool Recorder::attach_root(pid_t pid, AttachError* err) {
+bool SamplingSession::attach_root(pid_t pid, AttachError* err) {
   auto proc = attach_python(pid, err);
   if (!proc) return false;
   root_ = pid;
   tree_.insert(pid);
   summary_.pids.insert(pid);
-  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, profile_);
+  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
   return true;
 }
 
-void Recorder::try_attach(pid_t pid) {
+bool SamplingSession::attach(pid_t pid, AttachError* err) {
+  if (attach_root(pid, err)) return true;
+  if (!(options_.subprocesses && err->kind == AttachErrorKind::kNotPython)) return false;
+  follow_root(pid);
+  return true;
+}
+
+bool SamplingSession::attach_launched(const volatile sig_atomic_t* stop, AttachError* err) {
+  bool attached = false;
+  while (!*stop && !(attached = attach_root(options_.launched, err))) {
+    if (reap_launched()) break;
+    if (err->kind == AttachErrorKind::kPermission || err->kind == AttachErrorKind::kUnsupportedVersion) break;
+    usleep(500);
+  }
+  if (attached) return true;
+  if (!options_.subprocesses) return false;
+  follow_root(options_.launched);
+  return true;
+}
+
+void SamplingSession::try_attach(pid_t pid) {
   int& attempts = attempts_[pid];
   if (attempts >= kMaxAttachAttempts) return;
   AttachError err;
@@ -47,10 +68,10 @@ void Recorder::try_attach(pid_t pid) {
   }
   spdlog::info("attached process {} (Python {}, {})", pid, proc->version, proc->image_path);
   summary_.pids.insert(pid);
-  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, profile_);
+  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
 }
 
-void Recorder::scan_children() {
+void SamplingSession::scan_children() {
   std::vector<pid_t> found;
   for (pid_t pid : tree_) children_of(pid, &found);
   for (pid_t child : found) tree_.insert(child);
@@ -68,7 +89,7 @@ void Recorder::scan_children() {
   }
 }
 
-bool Recorder::reap_launched() {
+bool SamplingSession::reap_launched() {
   if (!options_.launched) return false;
   if (summary_.launched_status >= 0) return true;
   int status = 0;
@@ -80,7 +101,7 @@ bool Recorder::reap_launched() {
   return r < 0 && errno == ECHILD;
 }
 
-void Recorder::run(const volatile sig_atomic_t* stop, const std::function<void(const RecordSummary&)>& on_status) {
+void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status) {
   const int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
   // The default 50 us timer slack would cap the rate of any sleeping loop near 20 kHz
   // and blur deadlines; ask for precise wake-ups.

@@ -1,0 +1,52 @@
+#include "exporters/dump_text.h"
+
+#include <sstream>
+
+namespace pyprofd {
+
+namespace {
+
+std::string image_name(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string thread_state(const ThreadSnapshot& t) {
+  return t.active ? (t.holds_gil ? "active+gil" : "active") : (t.holds_gil ? "idle+gil" : "idle");
+}
+
+void write_frames(std::ostream& out, const std::vector<SnapshotFrame>& frames) {
+  for (const auto& f : frames) out << "    " << f.function << " (" << f.file << ":" << f.line << ")\n";
+}
+
+void write_thread(std::ostream& out, const ThreadSnapshot& t) {
+  std::ostringstream id;
+  if (t.native_id) id << t.native_id; else id << "0x" << std::hex << t.thread_id;
+  out << "\nThread " << id.str() << " (" << thread_state(t) << ")";
+  if (t.name) out << ": \"" << *t.name << "\"";
+  out << "\n";
+  write_frames(out, t.frames);
+}
+
+void write_task(std::ostream& out, const TaskSnapshot& t) {
+  out << "\nTask \"" << t.name << "\" (" << t.state << ")";
+  if (!t.awaiting.empty()) out << " awaiting " << t.awaiting;
+  out << "\n";
+  write_frames(out, t.frames);
+}
+
+}  // namespace
+
+std::string dump_text(const ProcessSnapshot& s) {
+  std::ostringstream out;
+  out << "Process " << s.pid << ": " << s.command_line << "\n";
+  out << "Python v" << s.python_version << " (" << image_name(s.image_path) << ")\n";
+  for (const auto& t : s.threads) write_thread(out, t);
+  if (s.has_tasks) {
+    out << "\nasyncio tasks: " << s.tasks.size() << "\n";
+    for (const auto& t : s.tasks) write_task(out, t);
+  }
+  return out.str();
+}
+
+}  // namespace pyprofd

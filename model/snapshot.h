@@ -1,0 +1,43 @@
+// A one-off look at a process (`pyprofd dump`): every thread's Python stack and, when
+// asked, the asyncio tasks. Plain data: the profiler fills it, exporters print it.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pyprofd {
+
+struct SnapshotFrame {
+  std::string function, file;
+  int line = 0, first_line = 0;
+};
+
+struct ThreadSnapshot {
+  uint64_t native_id = 0;            // kernel TID, 0 if unknown
+  uint64_t thread_id = 0;            // pthread id (threading.get_ident())
+  std::optional<std::string> name;   // threading.Thread.name, if known
+  bool holds_gil = false;
+  bool active = false;               // on a CPU per the kernel ('R')
+  std::vector<SnapshotFrame> frames; // innermost first
+};
+
+struct TaskSnapshot {
+  std::string name;
+  std::string state;                 // "running", "pending", "done" or "cancelled"
+  std::string awaiting;              // what it awaits, "" if nothing
+  bool running = false;
+  std::vector<SnapshotFrame> frames; // the task's await chain, innermost first
+};
+
+struct ProcessSnapshot {
+  int pid = 0;
+  std::string python_version;  // "3.12.1"
+  std::string command_line;    // spaces between arguments
+  std::string image_path;      // file that holds the interpreter
+  std::vector<ThreadSnapshot> threads;
+  bool has_tasks = false;      // tasks were asked for (the list may still be empty)
+  std::vector<TaskSnapshot> tasks;
+};
+
+}  // namespace pyprofd
