@@ -13,16 +13,16 @@ AsyncioLayout make(int minor) {
   switch (minor) {
     case 8:
       l.fut_state = 72; l.task_fut_waiter = 104; l.task_coro = 112; l.task_name = 120; l.task_size = 144;
-      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.lasti_unit = 1; l.func_closure = 48;
+      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.func_closure = 48;
       break;
     case 9:
       l.fut_state = 80; l.task_fut_waiter = 144; l.task_coro = 152; l.task_name = 160; l.task_size = 184;
-      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.lasti_unit = 1; l.func_closure = 48;
+      l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.func_closure = 48;
       break;
     case 10:
       l.fut_state = 88; l.task_fut_waiter = 152; l.task_coro = 160; l.task_name = 168; l.task_size = 192;
       l.f_stackdepth = 80; l.f_state = 108; l.state_created = -2; l.state_suspended = -1; l.func_closure = 72;
-      l.coro_frame_object = true; l.lasti_unit = 2;
+      l.coro_frame_object = true;
       break;
     case 11:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;

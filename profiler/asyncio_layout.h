@@ -20,7 +20,6 @@ struct AsyncioLayout {
   // How a suspended coroutine's frame is found and read
   bool coro_frame_object = false;   // <=3.10: gi_frame points at a PyFrameObject; 3.11+: embedded interpreter frame
   bool frame_stacktop = false;      // 3.8/3.9: f_stacktop (non-NULL while suspended); 3.10: f_state + f_stackdepth
-  uint8_t lasti_unit = 1;           // bytes per f_lasti step: 1 (<=3.9), 2 (3.10 counts code units)
   bool resume_marks_await = false;  // 3.11/3.12: the RESUME after the yield says "await" (oparg >= 2)
   bool state_marks_await = false;   // 3.13: gi_frame_state says "suspended in yield from"
   int8_t state_suspended_yield_from = -1;  // 3.13: FRAME_SUSPENDED_YIELD_FROM

@@ -332,13 +332,13 @@ void AsyncioReader::chain_frame_objects(ChainWalk& w) {
       if (n >= 1 && n <= (1 << 16)) it.tos_addr = vs + 8 * static_cast<uint64_t>(n - 1);
     }
     if ((!created && !suspended) || !plausible(code) || lasti > (1 << 24)) continue;
-    int32_t offset = lasti < 0 ? -1 : lasti * al_->lasti_unit;
+    int32_t offset = lasti < 0 ? -1 : lasti * l_.lasti_unit;
     w.frames[it.task].push_back(RawFrame{code, offset, it.frame});
     if (!suspended || !plausible(it.tos_addr)) continue;
     if (!peek(&w.fbuf[j * frame_len], frame_len, it.frame, it.tos_addr, &it.tos)) it.tos = 0;
     it.code = code;
     // The opcode after f_lasti (2 bytes on) must be YIELD_FROM (it is re-executed on resume).
-    it.op_addr = static_cast<uint64_t>(lasti) * al_->lasti_unit + 2;
+    it.op_addr = static_cast<uint64_t>(lasti) * l_.lasti_unit + 2;
     if (!co_code_.count(code)) need_code.push_back(code);
     susp.push_back(it);
   }
