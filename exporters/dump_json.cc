@@ -20,6 +20,7 @@ nlohmann::json thread_json(const ThreadSnapshot& t) {
   jt["name"] = t.name ? nlohmann::json(*t.name) : nlohmann::json(nullptr);
   jt["holds_gil"] = t.holds_gil;
   jt["active"] = t.active;
+  jt["torn"] = t.torn;
   jt["frames"] = frames_json(t.frames);
   return jt;
 }

@@ -26,6 +26,7 @@ void write_thread(std::ostream& out, const ThreadSnapshot& t) {
   if (t.name) out << ": \"" << *t.name << "\"";
   out << "\n";
   write_frames(out, t.frames);
+  if (t.torn) out << "    ... (stack was changing; partial)\n";
 }
 
 void write_task(std::ostream& out, const TaskSnapshot& t) {

@@ -19,6 +19,7 @@ struct ThreadSnapshot {
   std::optional<std::string> name;   // threading.Thread.name, if known
   bool holds_gil = false;
   bool active = false;               // on a CPU per the kernel ('R')
+  bool torn = false;                 // the stack kept changing while read: frames are partial
   std::vector<SnapshotFrame> frames; // innermost first
 };
 

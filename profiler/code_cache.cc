@@ -9,6 +9,9 @@ namespace pyprofd {
 
 namespace {
 
+// CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR (the same bits in every version).
+constexpr int32_t kGeneratorFlags = 0x20 | 0x80 | 0x200;
+
 constexpr size_t kMaxLineTable = 1 << 20;  // a real line table is far smaller
 constexpr size_t kMaxNegative = 1 << 16;
 
@@ -96,6 +99,7 @@ std::unique_ptr<CodeInfo> CodeCache::decode(uint64_t addr) {
     if (auto q = objs_.read_str(field<uint64_t>(buf.data(), l.co_qualname))) info->qualname = *q;
   }
   info->first_line = field<int32_t>(buf.data(), l.co_firstlineno);
+  info->generator = (field<int32_t>(buf.data(), l.co_flags) & kGeneratorFlags) != 0;
   signature_of(buf.data(), l, info->signature);
 
   auto table = objs_.read_bytes(field<uint64_t>(buf.data(), l.co_linetable), kMaxLineTable);

@@ -19,6 +19,7 @@ struct CodeInfo {
   std::string qualname;   // co_qualname (3.11+), else co_name
   std::string file;       // co_filename
   int first_line = 0;     // co_firstlineno
+  bool generator = false; // generator, coroutine or async generator code (runs in its own frame)
   std::unique_ptr<LineTable> lines;
   uint32_t function_id = UINT32_MAX;  // the profile's id for this function, set by the sampler
   // What identifies this code object at its address: if these fields change, the object

@@ -79,6 +79,10 @@ struct Layout {
   // kInterpreterFrames: the owner value of a generator's own frame (-1: none). A chain
   // never ends at one: a generator frame caught while it is resumed has no callers yet.
   int owned_by_generator = -1;
+  // kInterpreterFrames: the owner value of a frame in a thread's stack chunk. Generator
+  // code is only ever there while the generator is being created (then copied into the
+  // generator and popped): under the top of a stack such a frame is a stale copy.
+  int owned_by_thread = -1;
 
   // _PyStackChunk (3.11+)
   // 3.11+: frames live in per-thread stack chunks (tstate->datastack_chunk/_top),
@@ -95,6 +99,7 @@ struct Layout {
   uint32_t co_name = 0;
   uint32_t co_qualname = 0;            // optional (3.11+)
   uint32_t co_firstlineno = 0;         // int
+  uint32_t co_flags = 0;               // int: CO_GENERATOR, CO_COROUTINE, ... (a generator's code runs in its own frame)
   uint32_t co_linetable = 0;           // co_lnotab (<=3.9) / co_linetable (3.10+): a bytes object
   uint32_t co_code_adaptive = 0;       // optional (3.11+): start of the instructions
 

@@ -22,7 +22,7 @@ Layout make_3_8() {
   l.fr_size = 360; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 104; l.owned_by_cstack = -1;
   l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 1; l.tid_from_pthread = true;
   l.fr_state = 116; l.fr_live_a = 1; l.fr_live_b = 1;  // f_executing
-  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
+  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_flags = 36; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
   l.ob_type = 8; l.tp_name = 24; l.tp_flags = 168; l.tp_basicsize = 32; l.tp_dictoffset = 288;
@@ -45,7 +45,7 @@ Layout make_3_9() {
   l.fr_size = 360; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 104; l.owned_by_cstack = -1;
   l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 1; l.tid_from_pthread = true;
   l.fr_state = 116; l.fr_live_a = 1; l.fr_live_b = 1;  // f_executing
-  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
+  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_flags = 36; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
   l.ob_type = 8; l.tp_name = 24; l.tp_flags = 168; l.tp_basicsize = 32; l.tp_dictoffset = 288;
@@ -66,7 +66,7 @@ Layout make_3_10() {
   l.fr_size = 352; l.fr_back = 24; l.fr_code = 32; l.fr_lasti = 96; l.owned_by_cstack = -1;
   l.frame_linkage = FrameLinkage::kFrameObjects; l.lasti_unit = 2; l.tid_from_pthread = true;
   l.fr_state = 108; l.fr_live_a = 0; l.fr_live_b = 2;  // f_state: FRAME_EXECUTING, FRAME_UNWINDING
-  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_linetable = 120;
+  l.co_size = 176; l.co_filename = 104; l.co_name = 112; l.co_firstlineno = 40; l.co_flags = 36; l.co_linetable = 120;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
   l.ob_type = 8; l.tp_name = 24; l.tp_flags = 168; l.tp_basicsize = 32; l.tp_dictoffset = 288;
@@ -87,10 +87,10 @@ Layout make_3_11() {
   l.ts_native_thread_id = 160; l.ts_datastack_chunk = 296; l.cframe_current_frame = 8;
   l.fr_size = 72; l.fr_back = 48; l.fr_code = 32; l.fr_lasti = 56; l.fr_owner = 69; l.fr_is_entry = 68;
   l.owned_by_cstack = -1;
-  l.owned_by_generator = 1;
+  l.owned_by_generator = 1; l.owned_by_thread = 0;
   l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_cframe = true; l.has_stack_chunks = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
-  l.co_size = 184; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 72;
+  l.co_size = 184; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 72; l.co_flags = 48;
   l.co_linetable = 136; l.co_code_adaptive = 184;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 48; l.str_compact_size = 72; l.str_data_any = 72;
   l.bytes_size = 16; l.bytes_sval = 32;
@@ -114,11 +114,11 @@ Layout make_3_12() {
   l.ts_native_thread_id = 144; l.ts_datastack_chunk = 232;
   l.cframe_current_frame = 0;  // really 0: current_frame is _PyCFrame's first member in 3.12
   l.fr_size = 72; l.fr_back = 8; l.fr_code = 0; l.fr_lasti = 56; l.fr_owner = 70; l.owned_by_cstack = 3;
-  l.owned_by_generator = 1;
+  l.owned_by_generator = 1; l.owned_by_thread = 0;
   l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_cframe = true; l.has_stack_chunks = true;
   l.has_shim_frames = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
-  l.co_size = 192; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68;
+  l.co_size = 192; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68; l.co_flags = 48;
   l.co_linetable = 136; l.co_code_adaptive = 192;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 40; l.str_compact_size = 56; l.str_data_any = 56;
   l.bytes_size = 16; l.bytes_sval = 32;
@@ -142,10 +142,10 @@ Layout make_3_13() {
   l.ts_size = 304; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 72; l.ts_thread_id = 152;
   l.ts_native_thread_id = 160; l.ts_datastack_chunk = 232;
   l.fr_size = 72; l.fr_back = 8; l.fr_code = 0; l.fr_lasti = 56; l.fr_owner = 70; l.owned_by_cstack = 3;
-  l.owned_by_generator = 1;
+  l.owned_by_generator = 1; l.owned_by_thread = 0;
   l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_stack_chunks = true; l.has_shim_frames = true;
   l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
-  l.co_size = 200; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68;
+  l.co_size = 200; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68; l.co_flags = 48;
   l.co_linetable = 136; l.co_code_adaptive = 200;
   l.str_length = 16; l.str_state = 32; l.str_ascii_size = 40; l.str_compact_size = 56; l.str_data_any = 56;
   l.bytes_size = 16; l.bytes_sval = 32;

@@ -17,6 +17,19 @@ constexpr size_t kRevalidateBatch = 256;  // code objects re-checked each time (
 constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
+std::string SamplingStats::invalid_reasons() const {
+  std::string out;
+  auto add = [&out](const char* what, uint64_t n) {
+    if (!n) return;
+    if (!out.empty()) out += ", ";
+    out += what + std::string(" ") + std::to_string(n);
+  };
+  for (int i = 0; i < kWalkStatusCount; ++i)
+    add(i == 0 ? "unreadable code" : walk_status_name(static_cast<WalkStatus>(i)), invalid_walks[i]);
+  add("asyncio", invalid_tasks);
+  return out;
+}
+
 ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const SamplingOptions& options, SampleSink* sink)
     : proc_(std::move(proc)),
       options_(options),
@@ -43,12 +56,17 @@ const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
 
 // Frames innermost-first to a root-first stack of profile functions. A code object
 // that cannot be read means the stack changed under us: the sample is dropped.
-bool ProcessSampler::resolve(const ThreadSample& t) {
+bool ProcessSampler::resolve(ThreadSample& t) {
   stack_.clear();
   for (auto it = t.frames.rbegin(); it != t.frames.rend(); ++it) {
     CodeInfo* code = codes_.get(it->code);
     if (!code) {
       SPDLOG_DEBUG("pid {}: unreadable code object {:#x} at depth {}", proc_->pid, it->code, it - t.frames.rbegin());
+      return false;
+    }
+    // Generator code in a thread's chunk is a generator being created: only ever the top.
+    if (it->thread_owned && code->generator && it + 1 != t.frames.rend()) {
+      t.status = WalkStatus::kChanged;
       return false;
     }
     if (code->function_id == UINT32_MAX)
@@ -97,9 +115,11 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   }
   if (!asyncio_->read_tasks(&tasks_)) {
     ++stats->invalid;
+    ++stats->invalid_tasks;
     return;
   }
   stats->invalid += asyncio_->invalid_tasks();
+  stats->invalid_tasks += asyncio_->invalid_tasks();
   asyncio_->build_stacks(tasks_, threads_, &async_stacks_);
   bool cpu_mode = options_.mode == ProfileMode::kCpu;
   for (const auto& st : async_stacks_) {
@@ -113,6 +133,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     }
     if (!resolve_async(st)) {
       ++stats->invalid;
+      ++stats->invalid_tasks;
       continue;
     }
     auto t = thread_of_.find(st.native_thread);
@@ -171,6 +192,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     }
     if (!good) {
       ++stats->invalid;
+      ++stats->invalid_walks[static_cast<int>(t.status)];
       continue;
     }
     add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);

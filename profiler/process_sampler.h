@@ -25,8 +25,13 @@ struct SamplingOptions {
 
 struct SamplingStats {
   uint64_t samples = 0;   // thread stacks added to the profile
-  uint64_t invalid = 0;   // torn or unreadable stacks, dropped
+  uint64_t invalid = 0;   // torn or unreadable stacks, dropped (the sum of the reasons below)
   uint64_t errors = 0;    // failed reads of a process
+  uint64_t invalid_walks[kWalkStatusCount] = {};  // by the last walk's status (kOk: its code was unreadable)
+  uint64_t invalid_tasks = 0;  // asyncio tasks or task stacks that did not decode
+
+  // "changing 12, freed frame 3": the non-zero reasons, "" if none.
+  std::string invalid_reasons() const;
 };
 
 class ProcessSampler {
@@ -43,7 +48,7 @@ class ProcessSampler {
 
  private:
   const std::string& thread_name(uint64_t thread_id);
-  bool resolve(const ThreadSample& t);
+  bool resolve(ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);

@@ -1,6 +1,7 @@
 #include "profiler/snapshot.h"
 
 #include "profiler/asyncio_tasks.h"
+#include "profiler/clock.h"
 #include "profiler/code_cache.h"
 #include "profiler/proc_stat.h"
 #include "profiler/thread_names.h"
@@ -11,23 +12,37 @@ namespace pyprofd {
 namespace {
 
 constexpr int kAttempts = 5;
+constexpr int kWalkAttempts = 50;                 // re-walks of one changing stack
+constexpr int64_t kRetryBudgetNs = 5 * 1000 * 1000;  // ... within a few ms in all
 
-// A stack can change under us; a few tries give a consistent one. False if not even
-// one inconsistent read came back.
+// Lists and walks every thread; a stack that changed under the read is walked again,
+// for a few ms at most, and is left marked (t.status) if it never held still. False if
+// the threads could not be listed at all.
 bool read_stacks(ThreadReader& reader, std::vector<ThreadSample>* samples) {
-  bool ok = false;
-  for (int attempt = 0; attempt < kAttempts && !ok; ++attempt) {
-    if (!reader.sample(samples, true)) continue;
-    ok = true;
-    for (const auto& t : *samples) ok &= t.status == WalkStatus::kOk;
-  }
-  return ok || !samples->empty();
+  bool listed = false;
+  for (int attempt = 0; attempt < kAttempts && !listed; ++attempt) listed = reader.sample(samples, true);
+  if (!listed) return !samples->empty();
+  const int64_t deadline = monotonic_ns() + kRetryBudgetNs;
+  for (auto& t : *samples)
+    for (int i = 0; i < kWalkAttempts && t.status != WalkStatus::kOk && monotonic_ns() < deadline; ++i)
+      reader.walk(&t);
+  return true;
 }
 
 SnapshotFrame frame_of(CodeCache& codes, uint64_t code_addr, int32_t offset) {
   CodeInfo* code = codes.get(code_addr);
   if (!code) return SnapshotFrame{"<unknown>", "<unknown>", 0, 0};
   return SnapshotFrame{code->qualname, code->file, code->line(offset), code->first_line};
+}
+
+// Generator code in a thread's stack chunk is a generator being created, which is only
+// ever the top frame: under it, the chunk copy was stale.
+bool stale_generator_frame(CodeCache& codes, const std::vector<RawFrame>& frames) {
+  for (size_t i = 1; i < frames.size(); ++i) {
+    const CodeInfo* code = frames[i].thread_owned ? codes.get(frames[i].code) : nullptr;
+    if (code && code->generator) return true;
+  }
+  return false;
 }
 
 // Running ('R') per the kernel's view of the task.
@@ -65,6 +80,7 @@ void add_threads(const PythonProcess& proc, const std::vector<ThreadSample>& sam
     th.thread_id = t.ts.thread_id;
     th.holds_gil = t.holds_gil;
     th.active = task_running(proc.pid, t.ts.native_id);
+    th.torn = t.status != WalkStatus::kOk || stale_generator_frame(codes, t.frames);
     auto it = names.find(t.ts.thread_id);
     if (it != names.end()) th.name = it->second;
     for (const auto& f : t.frames) th.frames.push_back(frame_of(codes, f.code, f.byte_offset));

@@ -207,8 +207,8 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
       break;
     }
     // The top frame may be entering or leaving (tstate->frame is set before f_executing
-    // and cleared after it); every frame under it is executing.
-    if (!frames->empty() && !frame_live(f)) {
+    // and cleared after it); every frame under it, and a thread's first, is executing.
+    if ((!frames->empty() || back == 0) && !frame_live(f)) {
       status = WalkStatus::kFreedFrame;
       break;
     }
@@ -326,7 +326,8 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
       uint64_t start = code + l_.co_code_adaptive;
       int32_t offset = -1;
       if (instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
-      frames->push_back(RawFrame{code, offset, addr});
+      bool thread_owned = static_cast<int>(f[l_.fr_owner]) == l_.owned_by_thread;
+      frames->push_back(RawFrame{code, offset, addr, thread_owned});
     }
     addr = back;
   }

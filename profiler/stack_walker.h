@@ -21,6 +21,7 @@ struct RawFrame {
   uint64_t code = 0;         // code object address
   int32_t byte_offset = -1;  // instruction offset in bytes, -1 if unknown
   uint64_t frame = 0;        // the frame's own address (matches a coroutine's frame for asyncio)
+  bool thread_owned = false; // 3.11+: a frame in the thread's stack chunk (not a generator's own)
 };
 
 struct ThreadState {

@@ -28,6 +28,8 @@ namespace pyprofd::cli {
 
 namespace {
 
+constexpr double kInvalidWarnPercent = 3.0;  // above this share of invalid samples, say so
+
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_signal = 0;
 
@@ -291,6 +293,17 @@ int start_session(SamplingSession& session, const RecordArgs& a, pid_t launched)
   return -1;
 }
 
+// Why samples were dropped, and a warning when so many were that the profile leans
+// towards the stacks that changed slowly.
+void print_invalid(const SamplingStats& st) {
+  if (!st.invalid) return;
+  std::fprintf(stderr, "pyprofd: invalid samples by reason: %s\n", st.invalid_reasons().c_str());
+  double share = 100.0 * st.invalid / (st.invalid + st.samples);
+  if (share > kInvalidWarnPercent)
+    std::fprintf(stderr, "pyprofd: warning: %.1f %% of samples were invalid (stacks changing faster than they can be read); "
+                 "the profile under-represents them\n", share);
+}
+
 void print_summary(const SessionSummary& s, double rate) {
   double secs = s.wall_ns / 1e9;
   char first_sample[64] = "no sample taken";
@@ -306,6 +319,7 @@ void print_summary(const SessionSummary& s, double rate) {
                s.own_cpu_ns / 1e9, s.ticks ? s.own_cpu_ns / 1e3 / s.ticks : 0.0,
                s.stats.samples ? s.own_cpu_ns / 1e3 / s.stats.samples : 0.0,
                first_sample);
+  print_invalid(s.stats);
 }
 
 // Writes one output (one file per process with '{pid}'). False if any file failed.

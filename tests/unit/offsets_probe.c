@@ -154,6 +154,7 @@ int main(void) {
   P("fr_is_entry", 0);
   P("owned_by_cstack", -1);
   P("owned_by_generator", -1);
+  P("owned_by_thread", -1);
 #if PY_MINOR_VERSION <= 9
   P("fr_state", OFF(PyFrameObject, f_executing));
   P("fr_live_a", 1);
@@ -165,6 +166,7 @@ int main(void) {
 #endif
 #else
   P("owned_by_generator", FRAME_OWNED_BY_GENERATOR);
+  P("owned_by_thread", FRAME_OWNED_BY_THREAD);
   P("fr_state", 0);
   P("fr_live_a", 0);
   P("fr_live_b", 0);
@@ -212,6 +214,7 @@ int main(void) {
   P("co_filename", OFF(PyCodeObject, co_filename));
   P("co_name", OFF(PyCodeObject, co_name));
   P("co_firstlineno", OFF(PyCodeObject, co_firstlineno));
+  P("co_flags", OFF(PyCodeObject, co_flags));
 #if PY_MINOR_VERSION <= 9
   P("co_linetable", OFF(PyCodeObject, co_lnotab));
 #else
