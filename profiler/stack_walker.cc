@@ -12,6 +12,7 @@ namespace {
 constexpr size_t kMaxChunkRead = 1 << 20;  // a stack chunk larger than this is not trusted
 constexpr size_t kChunkSlack = 4096;       // read a little past the used part: the stack may grow
 constexpr size_t kMaxSpeculation = 256;    // frame objects re-read speculatively (<=3.10)
+constexpr size_t kMaxExtraGuess = 64;      // ... of which frames earlier walks saw, off the current stack
 
 }  // namespace
 
@@ -83,13 +84,9 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   }
   // Frame objects (<=3.10), or frames that lay outside the chunk last time (3.11+).
   g.batch.clear();
-  g.sorted.clear();
-  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) {
-    g.batch.add(g.frames[i], frame_read_);
-    g.sorted.emplace_back(g.frames[i], i);
-  }
-  std::sort(g.sorted.begin(), g.sorted.end());
+  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.batch.add(g.frames[i], frame_read_);
   g.batch.plan(ops);
+  if (l_.frame_linkage == FrameLinkage::kFrameObjects && g.sorted_stale) index_guess(g);
   if (l_.has_cframe && g.cframe) {
     g.cframe_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{g.cframe + l_.cframe_current_frame, &g.top, sizeof g.top});
@@ -185,6 +182,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
                                            std::vector<RawFrame>* frames) {
   uint64_t addr = ts.frame;
   WalkStatus status = WalkStatus::kOk;
+  size_t misses = 0;  // frames that were not in the guess
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) {
       status = WalkStatus::kBadChain;
@@ -193,6 +191,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
     const uint8_t* f = batched_frame(g, ops, addr);
     if (!f) {
       ++late_reads_;
+      ++misses;
       if (!mem_.read(addr, one_frame_.data(), frame_read_)) {
         status = WalkStatus::kFreedFrame;
         break;
@@ -217,8 +216,17 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
     frames->push_back(RawFrame{code, offset, addr});
     addr = back;
   }
-  remember_frames(g, *frames);
+  // A stack the guess covered keeps the guess (no work on a steady stack).
+  if (misses || g.frames.size() > frames->size() + kMaxExtraGuess) remember_frames(g, *frames);
   return status;
+}
+
+// Sorted (address, batch index) of the guess, for lookups during the walk.
+void StackWalker::index_guess(Guess& g) {
+  g.sorted.clear();
+  for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.sorted.emplace_back(g.frames[i], i);
+  std::sort(g.sorted.begin(), g.sorted.end());
+  g.sorted_stale = false;
 }
 
 // The batched copy of the frame at addr, or nullptr if it was not guessed.
@@ -227,19 +235,21 @@ const uint8_t* StackWalker::batched_frame(const Guess& g, const Ops& ops, uint64
   return it != g.sorted.end() && it->first == addr ? g.batch.get(it->second, ops) : nullptr;
 }
 
-// Next walk's guess: this walk's frames, then the frames recent walks saw, at most
-// kMaxSpeculation of them.
+// Next walk's guess: this walk's frames, then up to kMaxExtraGuess frames earlier walks
+// saw and this one did not.
 void StackWalker::remember_frames(Guess& g, const std::vector<RawFrame>& frames) {
   g.next.clear();
   for (const RawFrame& f : frames)
     if (g.next.size() < kMaxSpeculation) g.next.push_back(f.frame);
   const size_t walked = g.next.size();
-  std::sort(g.next.begin(), g.next.end());  // for the lookups below; reordered after
+  std::sort(g.next.begin(), g.next.end());  // for the lookups below
+  const size_t cap = std::min(kMaxSpeculation, walked + kMaxExtraGuess);
   for (uint64_t a : g.frames) {
-    if (g.next.size() >= kMaxSpeculation) break;
+    if (g.next.size() >= cap) break;
     if (!std::binary_search(g.next.begin(), g.next.begin() + walked, a)) g.next.push_back(a);
   }
   g.frames.swap(g.next);
+  g.sorted_stale = true;
 }
 
 // A frame's bytes: from the chunk copy, from the batch of frames that lay outside the

@@ -80,6 +80,7 @@ class StackWalker {
     int chunk_op = -1, cframe_op = -1, ts_op = -1;
     SpanBatch batch;              // the guessed frames, read as merged spans
     std::vector<std::pair<uint64_t, size_t>> sorted;  // (address, batch index), for lookups
+    bool sorted_stale = true;     // frames changed since sorted was built
     std::vector<uint64_t> next;   // the guess being built (swapped with frames)
     uint64_t top = 0;             // cframe->current_frame lands here
     int before_op = -1;           // 3.11+: datastack_top, read before everything else
@@ -96,6 +97,7 @@ class StackWalker {
   bool frame_live(const uint8_t* f) const;
   const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr) const;
   void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
+  static void index_guess(Guess& g);
   WalkStatus check_bottom(const uint8_t* f, bool shim) const;
   WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
