@@ -87,13 +87,14 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
   for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.batch.add(g.frames[i], frame_read_);
   g.batch.plan(ops);
   if (l_.frame_linkage == FrameLinkage::kFrameObjects && g.sorted_stale) index_guess(g);
+  g.ts_buf.resize(l_.ts_size);
+  g.ts_op = static_cast<int>(ops->size());
+  ops->push_back(ReadOp{tstate, g.ts_buf.data(), g.ts_buf.size()});
+  // 3.11–3.12: the top frame pointer after the stack top, as 3.13 reads both at once.
   if (l_.has_cframe && g.cframe) {
     g.cframe_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{g.cframe + l_.cframe_current_frame, &g.top, sizeof g.top});
   }
-  g.ts_buf.resize(l_.ts_size);
-  g.ts_op = static_cast<int>(ops->size());
-  ops->push_back(ReadOp{tstate, g.ts_buf.data(), g.ts_buf.size()});
 }
 
 WalkStatus StackWalker::walk(uint64_t tstate, ThreadState* ts, std::vector<RawFrame>* frames) {
@@ -271,6 +272,31 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const Ops& ops,
   return f;
 }
 
+// The stack grew past the stack top read before the chunk copy: the copy of the part it
+// grew into may predate the frames now there. One more read of that part; a frame of it
+// stands only if both reads agree on its code and caller (confirmed_frame).
+bool StackWalker::reread_grown_part(uint64_t top) {
+  grown_lo_ = grown_hi_ = 0;
+  if (!chunk_data_ || top < stack_top_ || top >= chunk_end_ || top < chunk_base_) return true;
+  uint64_t lo = std::max(stack_top_, chunk_base_), hi = top + frame_read_;
+  if (hi - chunk_base_ > copied_len_ || hi - lo > kMaxChunkRead) return false;
+  grown_buf_.resize(hi - lo);
+  if (!mem_.read(lo, grown_buf_.data(), grown_buf_.size())) return false;
+  grown_lo_ = lo;
+  grown_hi_ = hi;
+  return true;
+}
+
+// The chunk copy of the frame at addr in the grown part, if the second read agrees.
+const uint8_t* StackWalker::confirmed_frame(uint64_t addr) const {
+  if (addr < grown_lo_ || addr + frame_read_ > grown_hi_) return nullptr;
+  const uint8_t* copy = chunk_data_ + (addr - chunk_base_);
+  const uint8_t* again = grown_buf_.data() + (addr - grown_lo_);
+  bool same = field<uint64_t>(copy, l_.fr_code) == field<uint64_t>(again, l_.fr_code) &&
+              field<uint64_t>(copy, l_.fr_back) == field<uint64_t>(again, l_.fr_back);
+  return same ? copy : nullptr;
+}
+
 // 3.11+: _PyInterpreterFrame chain through `previous`. Frames inside the used part of
 // the current chunk come from the batched copy; generator frames and older chunks are
 // read singly.
@@ -288,6 +314,7 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
   chunk_data_ = nullptr;
   chunk_base_ = 0;
   chunk_len_ = 0;
+  copied_len_ = 0;
   chunk_end_ = 0;
   size_t used = ts.chunk && ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
   if (used > kMaxChunkRead) used = 0;
@@ -308,19 +335,24 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
     chunk_data_ = g.chunk_buf.data();
     chunk_base_ = ts.chunk;
     chunk_len_ = used;
+    copied_len_ = std::min(g.chunk_buf.size(), kMaxChunkRead);
     uint64_t size = field<uint64_t>(chunk_data_, l_.chunk_size);
     chunk_end_ = size >= used && size <= kMaxChunkRead ? ts.chunk + size : ts.chunk_top;
   }
   if (top == 0) return WalkStatus::kOk;
 
+  if (!reread_grown_part(top)) return WalkStatus::kChanged;
   uint64_t addr = top;
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) return WalkStatus::kBadChain;
-    // At or above the stack top but inside its chunk: a frame that has returned, or one
-    // pushed while the chunk was copied (its copy is stale).
-    if (addr >= ts.chunk_top && addr < chunk_end_) return WalkStatus::kFreedFrame;
-    if (addr >= stack_top_ && addr < chunk_end_ && addr - chunk_base_ < chunk_len_) return WalkStatus::kChanged;
-    const uint8_t* f = frame_bytes(addr, g, ops, n_outside);
+    const uint8_t* f = nullptr;
+    if (addr >= stack_top_ && addr < chunk_end_) {
+      // At or above a stack top but inside its chunk: pushed while the chunk was copied
+      // or the tops were read; it stands only if the second read confirms it.
+      f = confirmed_frame(addr);
+      if (!f) return WalkStatus::kChanged;
+    }
+    if (!f) f = frame_bytes(addr, g, ops, n_outside);
     if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kFreedFrame;
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     uint64_t back = field<uint64_t>(f, l_.fr_back);

@@ -105,6 +105,8 @@ class StackWalker {
   WalkStatus walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const Ops& ops,
                         std::vector<RawFrame>* frames, size_t* n_outside);
   const uint8_t* frame_bytes(uint64_t addr, Guess& g, const Ops& ops, size_t* n_outside);
+  bool reread_grown_part(uint64_t top);
+  const uint8_t* confirmed_frame(uint64_t addr) const;
 
   RemoteMemory& mem_;
   const Layout& l_;
@@ -114,6 +116,9 @@ class StackWalker {
   const uint8_t* chunk_data_ = nullptr;
   uint64_t chunk_base_ = 0;
   size_t chunk_len_ = 0;
+  size_t copied_len_ = 0;    // bytes of the chunk copy (the used part and some slack)
+  uint64_t grown_lo_ = 0, grown_hi_ = 0;  // the part of the chunk read again (reread_grown_part)
+  std::vector<uint8_t> grown_buf_;
   uint64_t chunk_end_ = 0;
   uint64_t stack_top_ = 0;   // frames of the chunk copy at or above this may be stale   // end of the current chunk: frames between the stack top and it are dead
   size_t late_reads_ = 0;    // reads of this walk made after the thread state (not covered by the before/after check)
