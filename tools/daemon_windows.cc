@@ -1,0 +1,77 @@
+#include "tools/daemon_windows.h"
+
+#include <dirent.h>
+#include <spdlog/spdlog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <regex>
+#include <set>
+#include <vector>
+
+#include "exporters/atomic_file.h"
+#include "exporters/formats.h"
+
+namespace pyprofd::cli {
+
+namespace {
+
+// Removes every file of a window older than the newest args.keep.
+void prune(const DaemonArgs& args) {
+  static const std::regex kName("-([0-9]{8}T[0-9]{6}Z)\\.");
+  std::vector<std::pair<std::string, std::string>> files;  // (stamp, name)
+  std::set<std::string> stamps;
+  DIR* d = opendir(args.dir.c_str());
+  if (!d) return;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    std::smatch m;
+    if (name.rfind(args.app_name + "-", 0) != 0) continue;
+    std::string rest = name.substr(args.app_name.size());
+    if (!std::regex_search(rest, m, kName) || m.position(0) != 0) continue;
+    files.emplace_back(m[1].str(), name);
+    stamps.insert(m[1].str());
+  }
+  closedir(d);
+  if (stamps.size() <= static_cast<size_t>(args.keep)) return;
+  auto first_kept = std::prev(stamps.end(), args.keep);
+  for (const auto& [stamp, name] : files)
+    if (stamp < *first_kept) {
+      if (unlink((args.dir + "/" + name).c_str()) == 0) spdlog::debug("removed old window {}", name);
+    }
+}
+
+}  // namespace
+
+std::string utc_stamp(int64_t realtime_ns) {
+  time_t secs = static_cast<time_t>(realtime_ns / 1000000000);
+  tm t{};
+  gmtime_r(&secs, &t);
+  char buf[32];
+  strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &t);
+  return buf;
+}
+
+bool write_window(const DaemonArgs& args, const Profile& w) {
+  if (w.total_samples() == 0) {
+    spdlog::info("window {} has no samples; not written", utc_stamp(w.start_time_ns));
+    return false;
+  }
+  ExportOptions options;
+  options.title = "pyprofd " + args.mode + " profile";
+  bool ok = true;
+  for (const auto& format : args.formats) {
+    std::string path = args.dir + "/" + args.app_name + "-" + utc_stamp(w.start_time_ns) + "." + extension_of(format);
+    std::string bytes, err;
+    if (!export_profile(format, w, options, &bytes, &err) || !write_file_atomic(path, bytes, &err)) {
+      spdlog::error("{} not written: {}", path, err);
+      ok = false;
+      continue;
+    }
+    spdlog::info("wrote {} ({} samples)", path, w.total_samples());
+  }
+  prune(args);
+  return ok;
+}
+
+}  // namespace pyprofd::cli
