@@ -1,0 +1,154 @@
+"""`pyprofd daemon` against a real interpreter: --match picks up a target started
+after it (and again after a restart), 2-second windows appear in --dir and rotate
+to --keep 3 with no temp files left, each loads in `go tool pprof`; the live
+/debug/pprof/profile URL works with `go tool pprof`, /recent answers at once,
+/metrics passes promtool and its counters only grow; SIGUSR1 writes a snapshot and
+SIGTERM writes the last window and exits 0."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CONFIG = {}
+SCRIPT = os.path.join(common.TARGETS, "daemon_target.py")
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def counters(text):
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+_total) (\S+)$", text, re.M)}
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = os.path.join(self.tmp.name, "windows")
+        os.mkdir(self.dir)
+        self.log = os.path.join(self.tmp.name, "daemon.log")
+        self.tag = "daemon-test-" + uuid.uuid4().hex
+
+    def start_target(self):
+        p = subprocess.Popen([CONFIG["python"], SCRIPT, self.tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.end, p)
+        self.assertTrue(p.stdout.readline().startswith(b"ready"))
+        return p
+
+    def end(self, p):
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        if p.stdout:
+            p.stdout.close()
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def go_top(self, source):
+        res = subprocess.run(["go", "tool", "pprof", "-top", source], capture_output=True, timeout=60)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return res.stdout.decode(errors="replace")
+
+    def pprof_files(self):
+        return sorted(f for f in os.listdir(self.dir) if f.endswith(".pb.gz"))
+
+    def test_daemon(self):
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", self.tag, "--window", "2", "--keep", "3",
+                                   "--dir", self.dir, "--listen", "127.0.0.1:0", "--log-file", self.log,
+                                   "--app-name", "svc", "--label", "env=test"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.end, daemon)
+        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                                                       self.log_text()), 10, "the listening line")
+        base = "http://127.0.0.1:%s" % port.group(1)
+        self.assertEqual(get(base + "/healthz")[0], 200)
+
+        # A target started after the daemon is picked up within ~2 s.
+        t1 = self.start_target()
+        started = time.monotonic()
+        wait_for(lambda: "attached process %d " % t1.pid in self.log_text(), 3, "attach of %d" % t1.pid)
+        self.assertLess(time.monotonic() - started, 2.5)
+
+        # go tool pprof reads the live profile URL.
+        top = self.go_top(base + "/debug/pprof/profile?seconds=2")
+        self.assertIn("daemon_hot", top)
+        _, body = get(base + "/debug/pprof/profile?seconds=1&format=collapsed")
+        self.assertIn(b"daemon_hot", body)
+        with self.assertRaises(urllib.error.HTTPError) as bad:
+            get(base + "/debug/pprof/profile?seconds=abc")
+        self.assertEqual(bad.exception.code, 400)
+
+        _, metrics1 = get(base + "/metrics")
+        check = subprocess.run(["promtool", "check", "metrics"], input=metrics1, capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+        # /recent answers at once with the last completed windows.
+        wait_for(lambda: self.pprof_files(), 5, "a window file")
+        t0 = time.monotonic()
+        status, recent = get(base + "/debug/pprof/recent?windows=2")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(status, 200)
+        recent_path = os.path.join(self.tmp.name, "recent.pb.gz")
+        with open(recent_path, "wb") as f:
+            f.write(recent)
+        self.assertIn("daemon_hot", self.go_top(recent_path))
+
+        # A killed and restarted target is profiled again.
+        self.end(t1)
+        wait_for(lambda: "process %d exited" % t1.pid in self.log_text(), 3, "exit of %d" % t1.pid)
+        t2 = self.start_target()
+        wait_for(lambda: "attached process %d " % t2.pid in self.log_text(), 3, "attach of %d" % t2.pid)
+
+        # Rotation: at least 4 windows written, 3 kept, no temp files.
+        wait_for(lambda: counters(get(base + "/metrics")[1].decode())["pyprofd_windows_written_total"] >= 4, 12,
+                 "4 windows written")
+        names = os.listdir(self.dir)
+        self.assertEqual(len(names), 3, names)
+        for name in names:
+            self.assertRegex(name, r"^svc-\d{8}T\d{6}Z\.pb\.gz$")
+            self.assertIn("daemon_hot", self.go_top(os.path.join(self.dir, name)))
+        _, metrics2 = get(base + "/metrics")
+        c1, c2 = counters(metrics1.decode()), counters(metrics2.decode())
+        for name, value in c1.items():
+            self.assertGreaterEqual(c2[name], value, name)
+        self.assertGreater(c2["pyprofd_samples_total"], c1["pyprofd_samples_total"])
+
+        # SIGUSR1 writes the current window now; SIGTERM the last one, then exit 0.
+        before = self.log_text().count("wrote ")
+        daemon.send_signal(signal.SIGUSR1)
+        wait_for(lambda: self.log_text().count("wrote ") > before, 3, "the SIGUSR1 snapshot")
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+        self.assertEqual(daemon.returncode, 0, err)
+        self.assertIn("stopping: writing the last window", self.log_text())
+        newest = self.pprof_files()[-1]
+        self.assertIn("wrote %s" % os.path.join(self.dir, newest), self.log_text().splitlines()[-2])
+        self.assertLessEqual(len(os.listdir(self.dir)), 3)
+        self.assertIsNone(t2.poll(), "the target must keep running")
+
+
+if __name__ == "__main__":
+    common.main(globals())
