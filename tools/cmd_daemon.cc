@@ -15,7 +15,7 @@
 #include "tools/daemon_options.h"
 #include "tools/daemon_state.h"
 #include "tools/daemon_targets.h"
-#include "tools/daemon_windows.h"
+#include "tools/daemon_writer.h"
 
 namespace pyprofd::cli {
 
@@ -70,15 +70,16 @@ void start_logging(const DaemonArgs& a) {
 
 int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window_ns * window_ns; }
 
-// The sampling thread's work between ticks.
+// The sampling thread's work between ticks: short, as the next tick waits for it
+// (files are written by the WindowWriter's thread).
 class DaemonLoop {
  public:
   DaemonLoop(const DaemonArgs& a, DaemonState* state)
-      : args_(a), state_(state), scanner_(a, state), window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
+      : args_(a), state_(state), scanner_(a, state), writer_(a, state),
+        window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
 
   void start(SamplingSession* session) {
     session_ = session;
-    started_ = monotonic_ns();
     window_end_ = window_start(realtime_ns(), window_ns_) + window_ns_;
     state_->fanout.rotate(window_end_ - window_ns_);
   }
@@ -89,7 +90,7 @@ class DaemonLoop {
     if (g_snapshot) {
       g_snapshot = 0;
       spdlog::info("SIGUSR1: writing the current window");
-      write(state_->fanout.current(wall));
+      writer_.submit(std::make_shared<const Profile>(state_->fanout.current(wall)));
     }
     if (g_reopen) {
       g_reopen = 0;
@@ -109,8 +110,8 @@ class DaemonLoop {
 
   // After the loop: the last (partial) window.
   void finish() {
-    Profile last = state_->fanout.rotate(realtime_ns());
-    write(last);
+    writer_.submit(std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns())));
+    writer_.finish();
     update_metrics(monotonic_ns());
   }
 
@@ -124,13 +125,7 @@ class DaemonLoop {
       state_->windows.push_back(shared);
       while (state_->windows.size() > static_cast<size_t>(args_.keep)) state_->windows.pop_front();
     }
-    write(*shared);
-  }
-
-  void write(const Profile& w) {
-    if (args_.dir.empty() || !write_window(args_, w)) return;
-    std::lock_guard<std::mutex> lock(state_->mu);
-    ++state_->metrics.windows_written;
+    writer_.submit(shared);
   }
 
   void update_metrics(int64_t now) {
@@ -148,10 +143,11 @@ class DaemonLoop {
   const DaemonArgs& args_;
   DaemonState* state_;
   TargetScanner scanner_;
+  WindowWriter writer_;
   SamplingSession* session_ = nullptr;
   int64_t window_ns_;
   int64_t window_end_ = 0;
-  int64_t started_ = 0, next_rescan_ = 0, next_metrics_ = 0, last_metrics_at_ = 0;
+  int64_t next_rescan_ = 0, next_metrics_ = 0, last_metrics_at_ = 0;
 };
 
 SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {

@@ -104,7 +104,7 @@ void TargetScanner::try_attach(SamplingSession* session, pid_t pid) {
 
 void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
   for (pid_t pid : sampled_)
-    if (!sampled.count(pid)) spdlog::info("process {} exited; no longer sampled", pid);
+    if (!sampled.count(pid)) spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
   for (auto it = failed_.begin(); it != failed_.end();) {
     if (process_exists(it->first)) {
       ++it;
