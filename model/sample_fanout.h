@@ -14,7 +14,7 @@ namespace pyprofd {
 
 class SampleFanout final : public SampleSink {
  public:
-  explicit SampleFanout(ProfileMode mode, double rate_hz) : mode_(mode), rate_hz_(rate_hz) {}
+  SampleFanout(ProfileMode mode, double rate_hz) : mode_(mode), rate_hz_(rate_hz), window_(empty(0)) {}
 
   uint32_t intern(const FunctionKey& key) override;
   void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns) override;
