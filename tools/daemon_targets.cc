@@ -80,8 +80,9 @@ void TargetScanner::note_attached(const PythonProcess& proc) {
 
 void TargetScanner::try_attach(SamplingSession* session, pid_t pid) {
   std::string exe = executable(pid);
-  auto failed = failed_.find(pid);
-  if (failed != failed_.end() && failed->second == exe) return;  // tried this image already
+  Failure& f = failed_[pid];
+  if (f.exe != exe) f = Failure{exe, 0, false};  // new image (exec'd): try afresh
+  if (f.final) return;
   AttachError err;
   if (session->add_target(pid, &err)) {
     failed_.erase(pid);
@@ -89,9 +90,15 @@ void TargetScanner::try_attach(SamplingSession* session, pid_t pid) {
     note_attached(*session->process(pid));
     return;
   }
-  failed_[pid] = exe;
-  // Under --all most processes are simply not Python: not worth a line, nor a failure.
-  bool quiet = args_.all && err.kind == AttachErrorKind::kNotPython;
+  // A process caught while it starts (interpreter not loaded yet) gets a few rescans;
+  // permission and version do not change without an exec.
+  bool lasting = err.kind == AttachErrorKind::kPermission || err.kind == AttachErrorKind::kUnsupportedVersion;
+  f.final = lasting || ++f.attempts >= kAttempts;
+  if (!f.final) return;
+  // A process that vanished meanwhile is no failure; under --all neither is one that is
+  // not Python or not ours to read ("every CPython process the daemon may read").
+  bool quiet = err.kind == AttachErrorKind::kNoSuchProcess ||
+               (args_.all && (err.kind == AttachErrorKind::kNotPython || err.kind == AttachErrorKind::kPermission));
   if (quiet) {
     spdlog::debug("process {} not attached: {}", pid, err.message);
     return;

@@ -1,6 +1,7 @@
 // Which processes the daemon samples: --pid, --match REGEX on the command line, or
 // --all. A rescan (about once a second) attaches new ones, logs the ones that exited,
-// and tries a process that failed again only once its executable has changed.
+// and after a failure that lasts (three rescans, or at once for permission and an
+// unsupported version) logs it once and tries again only when the executable changes.
 #pragma once
 #include <sys/types.h>
 
@@ -30,7 +31,13 @@ class TargetScanner {
   const DaemonArgs& args_;
   DaemonState* state_;
   std::set<pid_t> sampled_;                // sampled at the last rescan
-  std::map<pid_t, std::string> failed_;    // pid -> executable when attaching it failed
+  struct Failure {
+    std::string exe;     // the executable the attempts were made on
+    int attempts = 0;
+    bool final = false;  // logged; not tried again until exe changes
+  };
+  static constexpr int kAttempts = 3;      // rescans (~1 s apart) before a failure is final
+  std::map<pid_t, Failure> failed_;
   std::map<pid_t, TargetInfo> failures_;   // failed targets shown on /targets (explicit or Python)
 };
 

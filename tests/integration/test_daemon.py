@@ -1,9 +1,10 @@
 """`pyprofd daemon` against a real interpreter: --match picks up a target started
-after it (and again after a restart), 2-second windows appear in --dir and rotate
+after it (and again after a restart) and logs a matching non-Python process once, 2-second windows appear in --dir and rotate
 to --keep 3 with no temp files left, each loads in `go tool pprof`; the live
 /debug/pprof/profile URL works with `go tool pprof`, /recent answers at once,
 /metrics passes promtool and its counters only grow; SIGUSR1 writes a snapshot and
-SIGTERM writes the last window and exits 0."""
+SIGTERM writes the last window and exits 0; SIGHUP reopens the log."""
+import json
 import os
 import re
 import signal
@@ -86,6 +87,10 @@ class DaemonTest(unittest.TestCase):
         base = "http://127.0.0.1:%s" % port.group(1)
         self.assertEqual(get(base + "/healthz")[0], 200)
 
+        # A matching process that is not Python: logged once, never stops the daemon.
+        other = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", self.tag])
+        self.addCleanup(self.end, other)
+
         # A target started after the daemon is picked up within ~2 s.
         t1 = self.start_target()
         started = time.monotonic()
@@ -135,6 +140,18 @@ class DaemonTest(unittest.TestCase):
         for name, value in c1.items():
             self.assertGreaterEqual(c2[name], value, name)
         self.assertGreater(c2["pyprofd_samples_total"], c1["pyprofd_samples_total"])
+
+        self.assertEqual(self.log_text().count("process %d not attached" % other.pid), 1, self.log_text())
+        _, targets = get(base + "/targets")
+        states = {t["pid"]: t for t in json.loads(targets)}
+        self.assertEqual(states[t2.pid]["state"], "sampling")
+        self.assertGreater(states[t2.pid]["samples"], 0)
+        self.assertIn("not a Python process", states[other.pid]["state"])
+
+        # SIGHUP reopens the log file (moved away, as logrotate does).
+        os.rename(self.log, self.log + ".1")
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: os.path.exists(self.log) and "SIGHUP: log reopened" in self.log_text(), 3, "the new log")
 
         # SIGUSR1 writes the current window now; SIGTERM the last one, then exit 0.
         before = self.log_text().count("wrote ")
