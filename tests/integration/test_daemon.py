@@ -88,7 +88,10 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(get(base + "/healthz")[0], 200)
 
         # A matching process that is not Python: logged once, never stops the daemon.
-        other = subprocess.Popen(["/bin/sh", "-c", "sleep 60; :", self.tag])
+        # (sh waiting in its `read` builtin: one process, no child left behind by the kill)
+        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(other.stdin.close)
         self.addCleanup(self.end, other)
 
         # A target started after the daemon is picked up within ~2 s.
