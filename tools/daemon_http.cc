@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -20,6 +21,10 @@ namespace pyprofd::cli {
 namespace {
 
 constexpr double kMaxProfileSeconds = 3600;
+// /profile requests wait out their seconds on a pool thread: cap them below the pool's
+// size so /metrics, /healthz and /recent always find a free thread.
+constexpr int kMaxProfileRequests = 16;
+constexpr size_t kHttpThreads = kMaxProfileRequests + 8;
 
 void reply_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
@@ -75,18 +80,24 @@ struct DaemonHttp::Impl {
   DaemonState* state;
   httplib::Server server;
   std::thread thread;
+  std::atomic<int> profiles{0};  // open /profile requests
 
   void profile(const httplib::Request& req, httplib::Response& res) {
     double seconds = number_param(req, "seconds", 30);
     std::string format = requested_format(req);
     if (seconds <= 0 || seconds > kMaxProfileSeconds) return reply_error(res, 400, "seconds must be a number in (0, 3600]");
     if (format.empty()) return reply_error(res, 400, "unknown format (pprof, pstats, collapsed, speedscope, svg)");
+    if (++profiles > kMaxProfileRequests) {
+      --profiles;
+      return reply_error(res, 429, "too many profile requests at once");
+    }
     auto request = state->fanout.open_request(realtime_ns());
     {
       std::unique_lock<std::mutex> lock(state->mu);
       state->stopped.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return state->stopping; });
     }
     state->fanout.close_request(request, realtime_ns());
+    --profiles;
     send_profile(res, format, *request);
   }
 
@@ -130,6 +141,7 @@ struct DaemonHttp::Impl {
   }
 
   void routes() {
+    server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
     server.Get("/debug/pprof/profile", [this](const httplib::Request& q, httplib::Response& r) { profile(q, r); });
     server.Get("/debug/pprof/recent", [this](const httplib::Request& q, httplib::Response& r) { recent(q, r); });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) { metrics(r); });

@@ -1,7 +1,8 @@
 """`pyprofd daemon` against a real interpreter: --match picks up a target started
 after it (and again after a restart) and logs a matching non-Python process once, 2-second windows appear in --dir and rotate
 to --keep 3 with no temp files left, each loads in `go tool pprof`; the live
-/debug/pprof/profile URL works with `go tool pprof`, /recent answers at once,
+/debug/pprof/profile URL works with `go tool pprof` (20 slow clients at once: 4 get
+429, /metrics still answers and sampling keeps its rate), /recent answers at once,
 /metrics passes promtool and its counters only grow; SIGUSR1 writes a snapshot and
 SIGTERM writes the last window and exits 0; SIGHUP reopens the log."""
 import json
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -108,6 +110,28 @@ class DaemonTest(unittest.TestCase):
         with self.assertRaises(urllib.error.HTTPError) as bad:
             get(base + "/debug/pprof/profile?seconds=abc")
         self.assertEqual(bad.exception.code, 400)
+
+        # Many slow clients: the extra ones get 429, /metrics still answers at once and
+        # sampling keeps its rate.
+        codes = []
+
+        def slow_client():
+            try:
+                codes.append(get(base + "/debug/pprof/profile?seconds=2", timeout=30)[0])
+            except urllib.error.HTTPError as e:
+                codes.append(e.code)
+        clients = [threading.Thread(target=slow_client) for _ in range(20)]
+        for c in clients:
+            c.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        _, during = get(base + "/metrics")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        for c in clients:
+            c.join()
+        self.assertEqual(sorted(codes), [200] * 16 + [429] * 4)
+        rate = float(re.search(r"^pyprofd_sampling_rate_hertz (\S+)$", during.decode(), re.M).group(1))
+        self.assertGreater(rate, 70)
 
         _, metrics1 = get(base + "/metrics")
         check = subprocess.run(["promtool", "check", "metrics"], input=metrics1, capture_output=True, timeout=30)
