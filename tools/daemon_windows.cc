@@ -1,10 +1,12 @@
 #include "tools/daemon_windows.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <regex>
 #include <set>
 #include <vector>
@@ -16,7 +18,17 @@ namespace pyprofd::cli {
 
 namespace {
 
-// Removes every file of a window older than the newest args.keep.
+// A temp file of write_file_atomic (".<name>.tmp.<pid>.<n>") whose writer is gone.
+bool left_by_dead_writer(const DaemonArgs& args, const std::string& name) {
+  static const std::regex kTemp("\\.tmp\\.([0-9]+)\\.[0-9]+$");
+  std::smatch m;
+  if (name.rfind("." + args.app_name + "-", 0) != 0 || !std::regex_search(name, m, kTemp)) return false;
+  pid_t writer = static_cast<pid_t>(std::stol(m[1].str()));
+  return writer != getpid() && kill(writer, 0) != 0 && errno == ESRCH;
+}
+
+// Removes every file of a window older than the newest args.keep, and temp files a
+// crashed daemon left behind.
 void prune(const DaemonArgs& args) {
   static const std::regex kName("-([0-9]{8}T[0-9]{6}Z)\\.");
   std::vector<std::pair<std::string, std::string>> files;  // (stamp, name)
@@ -26,6 +38,8 @@ void prune(const DaemonArgs& args) {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     std::smatch m;
+    if (left_by_dead_writer(args, name) && unlink((args.dir + "/" + name).c_str()) == 0)
+      spdlog::info("removed {}, left by a daemon that died while writing", name);
     if (name.rfind(args.app_name + "-", 0) != 0) continue;
     std::string rest = name.substr(args.app_name.size());
     if (!std::regex_search(rest, m, kName) || m.position(0) != 0) continue;
