@@ -168,8 +168,7 @@ int run_daemon(const std::vector<std::string>& args) {
   int rc = parse_daemon_args(args, &a);
   if (rc >= 0) return rc;
   DaemonState state(a.mode == "wall" ? ProfileMode::kWall : ProfileMode::kCpu, a.rate);
-  std::vector<std::pair<std::string, std::string>> labels = a.labels;
-  state.fanout.set_labels(labels);
+  state.fanout.set_labels(a.labels);
   DaemonHttp http(&state);
   int port = 0;
   if (!a.listen.empty()) {
