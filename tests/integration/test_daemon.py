@@ -71,7 +71,9 @@ class DaemonTest(unittest.TestCase):
             return f.read()
 
     def go_top(self, source):
-        res = subprocess.run(["go", "tool", "pprof", "-top", source], capture_output=True, timeout=60)
+        # PPROF_TMPDIR: where pprof saves a fetched profile (else ~/pprof).
+        env = dict(os.environ, PPROF_TMPDIR=self.tmp.name)
+        res = subprocess.run(["go", "tool", "pprof", "-top", source], capture_output=True, timeout=60, env=env)
         self.assertEqual(res.returncode, 0, res.stderr)
         return res.stdout.decode(errors="replace")
 
