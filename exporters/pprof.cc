@@ -160,6 +160,11 @@ std::string export_pprof(const Profile& p) {
     add_num_label(sample, &st, "thread_id", static_cast<int64_t>(l.thread_id));
     add_str_label(sample, &st, "thread_name", l.thread_name);
     add_str_label(sample, &st, "task_name", l.task_name);
+    for (const auto& [key, value] : p.labels) add_str_label(sample, &st, strict_utf8(key).c_str(), strict_utf8(value));
+    auto process = p.process_labels.find(l.pid);
+    if (process == p.process_labels.end()) continue;
+    for (const auto& [key, value] : process->second)
+      add_str_label(sample, &st, strict_utf8(key).c_str(), strict_utf8(value));
   }
 
   std::string raw;

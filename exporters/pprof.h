@@ -10,7 +10,8 @@
 //                (pprof then notes "Main binary filename not available" on stderr)
 //   Sample       one per distinct (frames, labels): location ids leaf first,
 //                values [samples, weight_ns], labels pid and thread_id (num),
-//                thread_name and task_name (str, only when not empty)
+//                thread_name and task_name (str, only when not empty), then
+//                p.labels and p.process_labels[pid] (str; the daemon's, empty for record)
 // Stacks naming a function outside p.functions are left out; stacks without
 // frames are kept (their time stays in the total). Invalid UTF-8 becomes U+FFFD.
 // Ids and string indices count from 1 in order of first use (stacks in order,

@@ -6,6 +6,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "model/sample.h"
@@ -37,6 +38,10 @@ class Profile final : public SampleSink {
   int64_t duration_ns = 0;
   std::vector<FunctionKey> functions;
   std::vector<StackRecord> stacks;
+  // String labels for exporters that carry them (pprof): on every sample, and on the
+  // samples of one process (the daemon's service, process name, --label). Empty for record.
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::map<int, std::vector<std::pair<std::string, std::string>>> process_labels;
 
   uint32_t intern(const FunctionKey& key) override {
     auto it = function_index_.find(key);
@@ -78,6 +83,8 @@ class Profile final : public SampleSink {
     out.duration_ns = duration_ns;
     out.functions = functions;
     out.function_index_ = function_index_;
+    out.labels = labels;
+    out.process_labels = process_labels;
     for (const auto& s : stacks)
       if (s.labels.pid == pid) out.add(s.labels, s.frames, s.weight_ns, s.samples);
     return out;

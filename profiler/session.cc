@@ -41,6 +41,26 @@ bool SamplingSession::attach(pid_t pid, AttachError* err) {
   return true;
 }
 
+bool SamplingSession::add_target(pid_t pid, AttachError* err) {
+  auto proc = attach_python(pid, err);
+  if (!proc) return false;
+  if (options_.subprocesses) tree_.insert(pid);
+  summary_.pids.insert(pid);
+  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
+  return true;
+}
+
+std::vector<pid_t> SamplingSession::sampled_pids() const {
+  std::vector<pid_t> out;
+  for (const auto& entry : samplers_) out.push_back(entry.first);
+  return out;
+}
+
+const PythonProcess* SamplingSession::process(pid_t pid) const {
+  auto it = samplers_.find(pid);
+  return it == samplers_.end() ? nullptr : &it->second->process();
+}
+
 bool SamplingSession::attach_launched(const volatile sig_atomic_t* stop, AttachError* err) {
   bool attached = false;
   while (!*stop && !(attached = attach_root(options_.launched, err))) {
@@ -140,6 +160,7 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
     uint64_t wall = static_cast<uint64_t>(now - last_tick);
     last_tick = now;
     ++summary_.ticks;
+    if (options_.on_tick) options_.on_tick();
 
     uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {
@@ -160,11 +181,13 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
       next_scan = now + kTreeScanNs;
       if (options_.subprocesses) scan_children();
       if (reap_launched()) break;
-      if (!options_.subprocesses && samplers_.empty()) {
+      // The daemon's targets come and go; record ends with its last one.
+      bool alone = !options_.keep_running && samplers_.empty();
+      if (alone && !options_.subprocesses) {
         if (!process_exists(root_)) break;
         try_attach(root_);  // exec'd: try the new image
       }
-      if (options_.subprocesses && tree_.empty()) break;
+      if (!options_.keep_running && options_.subprocesses && tree_.empty()) break;
     }
     if (on_status && now >= next_status) {
       next_status = now + kStatusNs;

@@ -24,6 +24,8 @@ struct SessionOptions {
   bool subprocesses = false;  // follow children (and theirs)
   SamplingOptions sampling;
   pid_t launched = 0;         // a child we started: reaped here, its status kept
+  bool keep_running = false;  // the daemon: go on sampling when every target is gone
+  std::function<void()> on_tick;  // called at each tick before sampling (the daemon's windows, rescans)
 };
 
 struct SessionSummary {
@@ -64,6 +66,14 @@ class SamplingSession {
   // Samples until *stop becomes non-zero, the duration passes, or every target is gone.
   // on_status is called about 4 times a second.
   void run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status);
+
+  // Adds a target while running (from on_tick): samples it, and with subprocesses
+  // follows its tree. False, with err, if it cannot be attached.
+  bool add_target(pid_t pid, AttachError* err);
+
+  // The processes sampled now, and one of them (nullptr if not sampled).
+  std::vector<pid_t> sampled_pids() const;
+  const PythonProcess* process(pid_t pid) const;
 
   const SessionSummary& summary() const { return summary_; }
   // Reaps the launched child without blocking; true once it has exited.

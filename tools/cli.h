@@ -11,6 +11,7 @@ constexpr int kExitUsage = 2;  // bad flags
 
 int run_dump(const std::vector<std::string>& args);
 int run_record(const std::vector<std::string>& args);
+int run_daemon(const std::vector<std::string>& args);
 
 // Prints "pyprofd: <message>" on stderr and returns code.
 int fail(int code, const std::string& message);

@@ -16,6 +16,7 @@ const char* kUsage =
     "commands:\n"
     "  dump     print every thread's Python stack of a running process\n"
     "  record   sample a process (tree) and write a profile\n"
+    "  daemon   profile processes continuously: rolling windows, HTTP endpoints\n"
     "\n"
     "`pyprofd <command> --help` describes each command.\n";
 
@@ -53,5 +54,6 @@ int main(int argc, char** argv) {
   }
   if (command == "dump") return run_dump(args);
   if (command == "record") return run_record(args);
+  if (command == "daemon") return run_daemon(args);
   return fail(kExitUsage, "unknown command '" + command + "' (try: pyprofd --help)");
 }

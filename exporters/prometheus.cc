@@ -1,0 +1,37 @@
+#include "exporters/prometheus.h"
+
+#include <cstdio>
+
+namespace pyprofd {
+
+namespace {
+
+void metric(std::string* out, const char* name, const char* type, const char* help, double value) {
+  char line[512];
+  std::snprintf(line, sizeof line, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, value);
+  *out += line;
+}
+
+}  // namespace
+
+std::string export_prometheus(const DaemonMetrics& m) {
+  std::string out;
+  metric(&out, "pyprofd_samples_total", "counter", "Thread stacks recorded.", static_cast<double>(m.samples));
+  metric(&out, "pyprofd_invalid_samples_total", "counter", "Torn or unreadable stacks dropped.",
+         static_cast<double>(m.invalid_samples));
+  metric(&out, "pyprofd_attach_failures_total", "counter", "Processes that could not be attached.",
+         static_cast<double>(m.attach_failures));
+  metric(&out, "pyprofd_windows_written_total", "counter", "Profile windows written to the output directory.",
+         static_cast<double>(m.windows_written));
+  metric(&out, "pyprofd_ticks_total", "counter", "Sampling ticks.", static_cast<double>(m.ticks));
+  metric(&out, "pyprofd_targets_attached", "gauge", "Python processes being sampled.",
+         static_cast<double>(m.targets_attached));
+  metric(&out, "pyprofd_sampling_rate_hertz", "gauge", "Sampling ticks per second achieved.", m.sampling_rate_hz);
+  metric(&out, "pyprofd_cpu_seconds_total", "counter", "CPU time (user and system) used by pyprofd itself.",
+         m.cpu_seconds);
+  metric(&out, "pyprofd_resident_memory_bytes", "gauge", "Resident memory of pyprofd itself.",
+         static_cast<double>(m.rss_bytes));
+  return out;
+}
+
+}  // namespace pyprofd

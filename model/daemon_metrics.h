@@ -1,0 +1,20 @@
+// What the daemon reports on /metrics: plain numbers, filled by the daemon and
+// printed by exporters/prometheus. Counters only grow over the daemon's life.
+#pragma once
+#include <cstdint>
+
+namespace pyprofd {
+
+struct DaemonMetrics {
+  uint64_t samples = 0;           // counter: thread stacks recorded
+  uint64_t invalid_samples = 0;   // counter: torn or unreadable stacks dropped
+  uint64_t attach_failures = 0;   // counter: processes that could not be attached
+  uint64_t windows_written = 0;   // counter: windows written to --dir
+  uint64_t ticks = 0;             // counter: sampling ticks
+  uint64_t targets_attached = 0;  // gauge: processes sampled now
+  double sampling_rate_hz = 0;    // gauge: ticks per second achieved
+  double cpu_seconds = 0;         // counter: the daemon's own CPU (user + system)
+  uint64_t rss_bytes = 0;         // gauge: the daemon's resident memory
+};
+
+}  // namespace pyprofd

@@ -1,0 +1,58 @@
+// The daemon's sink: every sample goes into the current window and into each open
+// live-profile request. One function table is shared by all of them (ids never
+// change), so windows merge by adding stacks. Thread-safe: the sampling thread adds
+// under a short mutex; HTTP threads open and close requests and read snapshots.
+#pragma once
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "model/profile.h"
+
+namespace pyprofd {
+
+class SampleFanout final : public SampleSink {
+ public:
+  SampleFanout(ProfileMode mode, double rate_hz) : mode_(mode), rate_hz_(rate_hz), window_(empty(0)) {}
+
+  uint32_t intern(const FunctionKey& key) override;
+  void add(const SampleLabels& labels, const std::vector<StackFrame>& frames, uint64_t weight_ns) override;
+
+  // Starts a new window at start_ns (wall clock) and returns the one it replaces,
+  // ready to export (functions and labels filled in, duration up to start_ns).
+  Profile rotate(int64_t start_ns);
+  // A copy of the current (partial) window, ready to export, as of now_ns.
+  Profile current(int64_t now_ns) const;
+
+  // A live request: receives every sample from now until close_request.
+  std::shared_ptr<Profile> open_request(int64_t now_ns);
+  // Stops feeding it and fills in what an exporter needs.
+  void close_request(const std::shared_ptr<Profile>& request, int64_t now_ns);
+
+  // Several completed windows as one profile (they share the function table).
+  Profile merge(const std::vector<std::shared_ptr<const Profile>>& windows) const;
+
+  // Labels added to every sample, and to one process's samples.
+  void set_labels(std::vector<std::pair<std::string, std::string>> labels);
+  void set_process_labels(int pid, std::vector<std::pair<std::string, std::string>> labels);
+
+  // Samples seen per process since start.
+  uint64_t samples_of(int pid) const;
+
+ private:
+  Profile empty(int64_t start_ns) const;
+  void finish(Profile* p, int64_t end_ns) const;  // caller holds mu_
+
+  ProfileMode mode_;
+  double rate_hz_;
+  mutable std::mutex mu_;
+  Profile functions_;  // only its function table is used
+  Profile window_;
+  std::set<std::shared_ptr<Profile>> requests_;
+  std::vector<std::pair<std::string, std::string>> labels_;
+  std::map<int, std::vector<std::pair<std::string, std::string>>> process_labels_;
+  std::map<int, uint64_t> samples_;
+};
+
+}  // namespace pyprofd

@@ -1,0 +1,66 @@
+"""`pyprofd daemon` refuses bad input before starting: one line on stderr starting
+with "pyprofd: ", nothing on stdout, a non-zero exit, no server left behind."""
+import os
+import socket
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CONFIG = {}
+
+
+def daemon(*args):
+    return common.run_pyprofd(CONFIG["pyprofd"], "daemon", *args, timeout=30)
+
+
+class DaemonCli(unittest.TestCase):
+    def assertRefused(self, res, *needles):
+        err = res.stderr.decode(errors="replace")
+        lines = err.strip().splitlines()
+        self.assertNotEqual(res.returncode, 0, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertTrue(lines[0].startswith("pyprofd: "), err)
+        for n in needles:
+            self.assertIn(n, lines[0])
+        self.assertEqual(res.stdout, b"")
+
+    def test_unknown_flag(self):
+        self.assertRefused(daemon("--all", "--bogus"), "bogus")
+
+    def test_no_or_several_target_kinds(self):
+        self.assertRefused(daemon(), "--match")
+        self.assertRefused(daemon("--all", "--match", "x"), "exactly one")
+
+    def test_bad_regex(self):
+        self.assertRefused(daemon("--match", "(unclosed"), "regex")
+
+    def test_bad_values(self):
+        self.assertRefused(daemon("--all", "--window", "0"), "--window")
+        self.assertRefused(daemon("--all", "--keep", "0"), "--keep")
+        self.assertRefused(daemon("--all", "--formats", "pprof,zip"), "zip")
+        self.assertRefused(daemon("--all", "--label", "novalue"), "KEY=VALUE")
+        self.assertRefused(daemon("--all", "--log-level", "loud"), "--log-level")
+
+    def test_busy_port(self):
+        s = socket.socket()
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        self.assertRefused(daemon("--all", "--listen", "127.0.0.1:%d" % port), str(port))
+
+    def test_non_loopback_needs_listen_any(self):
+        self.assertRefused(daemon("--all", "--listen", "0.0.0.0:0"), "--listen-any")
+        self.assertRefused(daemon("--all", "--listen", "no-port"), "HOST:PORT")
+
+    def test_unwritable_dir(self):
+        self.assertRefused(daemon("--all", "--dir", "/nonexistent-pyprofd-dir"), "/nonexistent-pyprofd-dir")
+        with tempfile.NamedTemporaryFile() as f:
+            self.assertRefused(daemon("--all", "--dir", f.name))
+
+
+if __name__ == "__main__":
+    common.main(globals())

@@ -1,0 +1,205 @@
+"""`pyprofd daemon` against a real interpreter: --match picks up a target started
+after it (and again after a restart) and logs a matching non-Python process once, 2-second windows appear in --dir and rotate
+to --keep 3 with no temp files left, each loads in `go tool pprof`; the live
+/debug/pprof/profile URL works with `go tool pprof` (20 slow clients at once: 4 get
+429, /metrics still answers and sampling keeps its rate), /recent answers at once,
+/metrics passes promtool and its counters only grow; SIGUSR1 writes a snapshot and
+SIGTERM writes the last window and exits 0; SIGHUP reopens the log."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+CONFIG = {}
+SCRIPT = os.path.join(common.TARGETS, "daemon_target.py")
+
+
+def wait_for(predicate, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+def get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def counters(text):
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+_total) (\S+)$", text, re.M)}
+
+
+class DaemonTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dir = os.path.join(self.tmp.name, "windows")
+        os.mkdir(self.dir)
+        self.log = os.path.join(self.tmp.name, "daemon.log")
+        self.tag = "daemon-test-" + uuid.uuid4().hex
+
+    def start_target(self):
+        p = subprocess.Popen([CONFIG["python"], SCRIPT, self.tag], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(self.end, p)
+        self.assertTrue(p.stdout.readline().startswith(b"ready"))
+        return p
+
+    def end(self, p):
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        if p.stdout:
+            p.stdout.close()
+
+    def log_text(self):
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def go_top(self, source):
+        # PPROF_TMPDIR: where pprof saves a fetched profile (else ~/pprof).
+        env = dict(os.environ, PPROF_TMPDIR=self.tmp.name)
+        res = subprocess.run(["go", "tool", "pprof", "-top", source], capture_output=True, timeout=60, env=env)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        return res.stdout.decode(errors="replace")
+
+    def pprof_files(self):
+        return sorted(f for f in os.listdir(self.dir) if f.endswith(".pb.gz"))
+
+    def test_daemon(self):
+        # A temp file left by a daemon that died while writing goes with the first prune.
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        stale = os.path.join(self.dir, ".svc-20200101T000000Z.pb.gz.tmp.%d.0" % dead.pid)
+        open(stale, "w").close()
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", self.tag, "--window", "2", "--keep", "3",
+                                   "--dir", self.dir, "--listen", "127.0.0.1:0", "--log-file", self.log,
+                                   "--app-name", "svc", "--label", "env=test"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.end, daemon)
+        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                                                       self.log_text()), 10, "the listening line")
+        base = "http://127.0.0.1:%s" % port.group(1)
+        self.assertEqual(get(base + "/healthz")[0], 200)
+
+        # A matching process that is not Python: logged once, never stops the daemon.
+        # (sh waiting in its `read` builtin: one process, no child left behind by the kill)
+        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(other.stdin.close)
+        self.addCleanup(self.end, other)
+
+        # A target started after the daemon is picked up within ~2 s.
+        t1 = self.start_target()
+        started = time.monotonic()
+        wait_for(lambda: "attached process %d " % t1.pid in self.log_text(), 3, "attach of %d" % t1.pid)
+        self.assertLess(time.monotonic() - started, 2.5)
+
+        # go tool pprof reads the live profile URL.
+        top = self.go_top(base + "/debug/pprof/profile?seconds=2")
+        self.assertIn("daemon_hot", top)
+        _, body = get(base + "/debug/pprof/profile?seconds=1&format=collapsed")
+        self.assertIn(b"daemon_hot", body)
+        with self.assertRaises(urllib.error.HTTPError) as bad:
+            get(base + "/debug/pprof/profile?seconds=abc")
+        self.assertEqual(bad.exception.code, 400)
+
+        # Many slow clients: the extra ones get 429, /metrics still answers at once and
+        # sampling keeps its rate.
+        codes = []
+
+        def slow_client():
+            try:
+                codes.append(get(base + "/debug/pprof/profile?seconds=2", timeout=30)[0])
+            except urllib.error.HTTPError as e:
+                codes.append(e.code)
+        clients = [threading.Thread(target=slow_client) for _ in range(20)]
+        for c in clients:
+            c.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        _, during = get(base + "/metrics")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        for c in clients:
+            c.join()
+        self.assertEqual(sorted(codes), [200] * 16 + [429] * 4)
+        rate = float(re.search(r"^pyprofd_sampling_rate_hertz (\S+)$", during.decode(), re.M).group(1))
+        self.assertGreater(rate, 70)
+
+        _, metrics1 = get(base + "/metrics")
+        check = subprocess.run(["promtool", "check", "metrics"], input=metrics1, capture_output=True, timeout=30)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+        # /recent answers at once with the last completed windows.
+        wait_for(lambda: self.pprof_files(), 5, "a window file")
+        t0 = time.monotonic()
+        status, recent = get(base + "/debug/pprof/recent?windows=2")
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(status, 200)
+        recent_path = os.path.join(self.tmp.name, "recent.pb.gz")
+        with open(recent_path, "wb") as f:
+            f.write(recent)
+        self.assertIn("daemon_hot", self.go_top(recent_path))
+
+        # A killed and restarted target is profiled again.
+        self.end(t1)
+        wait_for(lambda: "process %d exited" % t1.pid in self.log_text(), 3, "exit of %d" % t1.pid)
+        t2 = self.start_target()
+        wait_for(lambda: "attached process %d " % t2.pid in self.log_text(), 3, "attach of %d" % t2.pid)
+
+        # Rotation: at least 4 windows written, 3 kept, no temp files.
+        wait_for(lambda: counters(get(base + "/metrics")[1].decode())["pyprofd_windows_written_total"] >= 4, 12,
+                 "4 windows written")
+        names = os.listdir(self.dir)
+        self.assertEqual(len(names), 3, names)  # neither older windows nor temp files
+        for name in names:
+            self.assertRegex(name, r"^svc-\d{8}T\d{6}Z\.pb\.gz$")
+            self.assertIn("daemon_hot", self.go_top(os.path.join(self.dir, name)))
+        _, metrics2 = get(base + "/metrics")
+        c1, c2 = counters(metrics1.decode()), counters(metrics2.decode())
+        for name, value in c1.items():
+            self.assertGreaterEqual(c2[name], value, name)
+        self.assertGreater(c2["pyprofd_samples_total"], c1["pyprofd_samples_total"])
+
+        self.assertEqual(self.log_text().count("process %d not attached" % other.pid), 1, self.log_text())
+        _, targets = get(base + "/targets")
+        states = {t["pid"]: t for t in json.loads(targets)}
+        self.assertEqual(states[t2.pid]["state"], "sampling")
+        self.assertGreater(states[t2.pid]["samples"], 0)
+        self.assertIn("not a Python process", states[other.pid]["state"])
+
+        # SIGHUP reopens the log file (moved away, as logrotate does).
+        os.rename(self.log, self.log + ".1")
+        daemon.send_signal(signal.SIGHUP)
+        wait_for(lambda: os.path.exists(self.log) and "SIGHUP: log reopened" in self.log_text(), 3, "the new log")
+
+        # SIGUSR1 writes the current window now; SIGTERM the last one, then exit 0.
+        before = self.log_text().count("wrote ")
+        daemon.send_signal(signal.SIGUSR1)
+        wait_for(lambda: self.log_text().count("wrote ") > before, 3, "the SIGUSR1 snapshot")
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+        self.assertEqual(daemon.returncode, 0, err)
+        self.assertIn("stopping: writing the last window", self.log_text())
+        newest = self.pprof_files()[-1]
+        self.assertIn("wrote %s" % os.path.join(self.dir, newest), self.log_text().splitlines()[-2])
+        self.assertLessEqual(len(os.listdir(self.dir)), 3)
+        self.assertIsNone(t2.poll(), "the target must keep running")
+
+
+if __name__ == "__main__":
+    common.main(globals())

@@ -1,0 +1,120 @@
+// The daemon's model pieces: the sample fan-out (windows, live requests, merging on one
+// function table), string labels in pprof, and the Prometheus exposition's shape.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "exporters/pprof.h"
+#include "exporters/profile.pb.h"
+#include "exporters/prometheus.h"
+#include "model/sample_fanout.h"
+
+namespace pyprofd {
+namespace {
+
+std::string gunzip(const std::string& gz) {
+  z_stream zs{};
+  inflateInit2(&zs, 15 + 16);
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  std::string out;
+  char buf[16384];
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    zs.next_out = reinterpret_cast<Bytef*>(buf);
+    zs.avail_out = sizeof buf;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    out.append(buf, sizeof buf - zs.avail_out);
+  }
+  inflateEnd(&zs);
+  return out;
+}
+
+std::vector<StackFrame> stack(SampleFanout& f, const char* leaf) {
+  return {{f.intern({"main", "a.py", 1}), 2}, {f.intern({leaf, "a.py", 10}), 11}};
+}
+
+TEST(SampleFanout, WindowsAndRequestsShareOneFunctionTable) {
+  SampleFanout f(ProfileMode::kCpu, 100);
+  f.rotate(1000);
+  SampleLabels l{7, 7, "MainThread", ""};
+  f.add(l, stack(f, "hot"), 10);
+  auto request = f.open_request(1500);
+  f.add(l, stack(f, "cold"), 20);
+  f.close_request(request, 2500);
+  f.add(l, stack(f, "hot"), 30);  // after the request closed: window only
+  Profile w = f.rotate(3000);
+  EXPECT_EQ(w.start_time_ns, 1000);
+  EXPECT_EQ(w.duration_ns, 2000);
+  EXPECT_EQ(w.total_samples(), 3u);
+  EXPECT_EQ(w.total_weight_ns(), 60u);
+  EXPECT_EQ(w.functions.size(), 3u);
+  EXPECT_EQ(request->total_samples(), 1u);
+  EXPECT_EQ(request->total_weight_ns(), 20u);
+  EXPECT_EQ(request->duration_ns, 1000);
+  EXPECT_EQ(f.samples_of(7), 3u);
+
+  f.add(l, stack(f, "hot"), 5);
+  Profile w2 = f.rotate(5000);
+  auto merged = f.merge({std::make_shared<const Profile>(w), std::make_shared<const Profile>(w2)});
+  EXPECT_EQ(merged.total_samples(), 4u);
+  EXPECT_EQ(merged.stacks.size(), 2u);  // hot's stack merged across windows
+  EXPECT_EQ(merged.start_time_ns, 1000);
+  EXPECT_EQ(merged.duration_ns, 4000);
+  EXPECT_EQ(f.current(5500).total_samples(), 0u);
+}
+
+TEST(SampleFanout, LabelsReachPprofAsStrings) {
+  SampleFanout f(ProfileMode::kCpu, 100);
+  f.set_labels({{"env", "test"}});
+  f.set_process_labels(7, {{"process", "python3"}, {"service", "svc"}});
+  f.add(SampleLabels{7, 8, "", ""}, stack(f, "hot"), 10);
+  f.add(SampleLabels{9, 9, "", ""}, stack(f, "hot"), 10);
+  perftools::profiles::Profile d;
+  ASSERT_TRUE(d.ParseFromString(gunzip(export_pprof(f.rotate(10)))));
+  std::map<int64_t, std::set<std::string>> labels;  // pid -> "key=value"
+  for (const auto& s : d.sample()) {
+    int64_t pid = 0;
+    std::set<std::string> kv;
+    for (const auto& l : s.label()) {
+      if (d.string_table(l.key()) == "pid") pid = l.num();
+      if (l.str()) kv.insert(d.string_table(l.key()) + "=" + d.string_table(l.str()));
+    }
+    labels[pid] = kv;
+  }
+  EXPECT_EQ(labels[7], (std::set<std::string>{"env=test", "process=python3", "service=svc"}));
+  EXPECT_EQ(labels[9], (std::set<std::string>{"env=test"}));
+}
+
+TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
+  DaemonMetrics m;
+  m.samples = 12;
+  m.cpu_seconds = 0.5;
+  std::string text = export_prometheus(m);
+  std::istringstream in(text);
+  std::string line, help, type;
+  std::regex sample(R"(^(pyprofd_[a-z_]+) ([0-9.e+-]+)$)");
+  int metrics = 0;
+  while (std::getline(in, line)) {
+    std::smatch s;
+    if (line.rfind("# HELP ", 0) == 0) help = line.substr(7, line.find(' ', 7) - 7);
+    else if (line.rfind("# TYPE ", 0) == 0) type = line.substr(7);
+    else {
+      ASSERT_TRUE(std::regex_match(line, s, sample)) << line;
+      EXPECT_EQ(help, s[1].str());
+      bool counter = type == s[1].str() + " counter";
+      EXPECT_TRUE(counter || type == s[1].str() + " gauge") << type;
+      EXPECT_EQ(counter, s[1].str().size() > 6 && s[1].str().substr(s[1].str().size() - 6) == "_total") << line;
+      ++metrics;
+    }
+  }
+  EXPECT_EQ(metrics, 9);
+  EXPECT_NE(text.find("pyprofd_samples_total 12\n"), std::string::npos);
+  EXPECT_NE(text.find("pyprofd_cpu_seconds_total 0.5\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pyprofd

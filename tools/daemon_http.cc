@@ -1,0 +1,182 @@
+#include "tools/daemon_http.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "exporters/formats.h"
+#include "exporters/pprof.h"
+#include "exporters/prometheus.h"
+#include "profiler/clock.h"
+
+namespace pyprofd::cli {
+
+namespace {
+
+constexpr double kMaxProfileSeconds = 3600;
+// /profile requests wait out their seconds on a pool thread: cap them below the pool's
+// size so /metrics, /healthz and /recent always find a free thread.
+constexpr int kMaxProfileRequests = 16;
+constexpr size_t kHttpThreads = kMaxProfileRequests + 8;
+
+void reply_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(message + "\n", "text/plain; charset=utf-8");
+}
+
+// The format a request asks for ("pprof" unless &format=...), "" if unknown.
+std::string requested_format(const httplib::Request& req) {
+  std::string f = req.has_param("format") ? req.get_param_value("format") : "pprof";
+  if (f == "svg") return "flamegraph";
+  for (const char* ok : {"pprof", "pstats", "collapsed", "speedscope", "callgrind", "dot", "flamegraph"})
+    if (f == ok) return f;
+  return "";
+}
+
+// A positive number from the query, def if absent; -1 if malformed.
+double number_param(const httplib::Request& req, const char* name, double def) {
+  if (!req.has_param(name)) return def;
+  std::string s = req.get_param_value(name);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  return !s.empty() && *end == '\0' && v > 0 ? v : -1;
+}
+
+const char* content_type(const std::string& format) {
+  if (format == "pprof" || format == "pstats") return "application/octet-stream";
+  if (format == "speedscope") return "application/json";
+  if (format == "flamegraph") return "image/svg+xml";
+  return "text/plain; charset=utf-8";
+}
+
+void send_profile(httplib::Response& res, const std::string& format, const Profile& p) {
+  std::string bytes, err;
+  if (format == "pprof") {
+    bytes = export_pprof(p);  // an empty profile is still a valid answer
+  } else if (!export_profile(format, p, ExportOptions{}, &bytes, &err)) {
+    return reply_error(res, 503, err);
+  }
+  if (format == "pprof") res.set_header("Content-Disposition", "attachment; filename=\"profile.pb.gz\"");
+  res.set_content(bytes, content_type(format));
+}
+
+uint64_t own_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+struct DaemonHttp::Impl {
+  DaemonState* state;
+  httplib::Server server;
+  std::thread thread;
+  std::atomic<int> profiles{0};  // open /profile requests
+
+  void profile(const httplib::Request& req, httplib::Response& res) {
+    double seconds = number_param(req, "seconds", 30);
+    std::string format = requested_format(req);
+    if (seconds <= 0 || seconds > kMaxProfileSeconds) return reply_error(res, 400, "seconds must be a number in (0, 3600]");
+    if (format.empty()) return reply_error(res, 400, "unknown format (pprof, pstats, collapsed, speedscope, svg)");
+    if (++profiles > kMaxProfileRequests) {
+      --profiles;
+      return reply_error(res, 429, "too many profile requests at once");
+    }
+    auto request = state->fanout.open_request(realtime_ns());
+    {
+      std::unique_lock<std::mutex> lock(state->mu);
+      state->stopped.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return state->stopping; });
+    }
+    state->fanout.close_request(request, realtime_ns());
+    --profiles;
+    send_profile(res, format, *request);
+  }
+
+  void recent(const httplib::Request& req, httplib::Response& res) {
+    double k = number_param(req, "windows", 1);
+    std::string format = requested_format(req);
+    if (k < 1 || k != static_cast<int>(k)) return reply_error(res, 400, "windows must be a positive integer");
+    if (format.empty()) return reply_error(res, 400, "unknown format (pprof, pstats, collapsed, speedscope, svg)");
+    std::vector<std::shared_ptr<const Profile>> windows;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      size_t n = std::min(state->windows.size(), static_cast<size_t>(k));
+      windows.assign(state->windows.end() - n, state->windows.end());
+    }
+    if (windows.empty()) return reply_error(res, 503, "no window has completed yet");
+    send_profile(res, format, state->fanout.merge(windows));
+  }
+
+  void metrics(httplib::Response& res) {
+    DaemonMetrics m;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      m = state->metrics;
+    }
+    m.cpu_seconds = process_cpu_ns() / 1e9;
+    m.rss_bytes = own_rss_bytes();
+    res.set_content(export_prometheus(m), "text/plain; version=0.0.4; charset=utf-8");
+  }
+
+  void targets(httplib::Response& res) {
+    std::map<pid_t, TargetInfo> targets;
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      targets = state->targets;
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [pid, t] : targets)
+      out.push_back({{"pid", pid}, {"command", t.command}, {"python_version", t.python_version}, {"state", t.state},
+                     {"samples", state->fanout.samples_of(pid)}});
+    res.set_content(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
+  }
+
+  void routes() {
+    server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+    server.Get("/debug/pprof/profile", [this](const httplib::Request& q, httplib::Response& r) { profile(q, r); });
+    server.Get("/debug/pprof/recent", [this](const httplib::Request& q, httplib::Response& r) { recent(q, r); });
+    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) { metrics(r); });
+    server.Get("/targets", [this](const httplib::Request&, httplib::Response& r) { targets(r); });
+    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& r) {
+      if (state->sampling) r.set_content("ok\n", "text/plain");
+      else reply_error(r, 503, "not sampling");
+    });
+    server.set_logger([](const httplib::Request& q, const httplib::Response& r) {
+      spdlog::debug("http {} {} -> {}", q.method, q.target, r.status);
+    });
+  }
+};
+
+DaemonHttp::DaemonHttp(DaemonState* state) : impl_(new Impl{state, {}, {}}) { impl_->routes(); }
+
+DaemonHttp::~DaemonHttp() { stop(); }
+
+int DaemonHttp::bind(const std::string& host, int port, std::string* error) {
+  int bound = port == 0 ? impl_->server.bind_to_any_port(host) : (impl_->server.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    *error = "cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not local)";
+    return -1;
+  }
+  return bound;
+}
+
+void DaemonHttp::start() {
+  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+}
+
+void DaemonHttp::stop() {
+  if (!impl_->thread.joinable()) return;
+  impl_->server.stop();
+  impl_->thread.join();
+}
+
+}  // namespace pyprofd::cli

@@ -1,0 +1,146 @@
+#include "tools/daemon_targets.h"
+
+#include <dirent.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+
+namespace pyprofd::cli {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// argv joined by single spaces ("" for kernel threads and vanished processes).
+std::string command_line(pid_t pid) {
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  for (char& c : s)
+    if (c == '\0') c = ' ';
+  return s;
+}
+
+std::string short_name(pid_t pid) {
+  std::string s = read_file("/proc/" + std::to_string(pid) + "/comm");
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+std::string executable(pid_t pid) {
+  char buf[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+std::vector<pid_t> all_pids() {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid > 0 && *end == '\0') out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+std::set<pid_t> TargetScanner::candidates() const {
+  std::set<pid_t> out;
+  if (!args_.pids.empty()) {
+    for (int pid : args_.pids)
+      if (process_exists(pid)) out.insert(pid);
+  } else {
+    for (pid_t pid : all_pids()) {
+      if (pid == getpid()) continue;  // never ourselves (our command line holds the regex)
+      std::string cmd = command_line(pid);
+      if (cmd.empty()) continue;
+      if (args_.all || std::regex_search(cmd, args_.match_re)) out.insert(pid);
+    }
+  }
+  out.erase(getpid());
+  return out;
+}
+
+void TargetScanner::note_attached(const PythonProcess& proc) {
+  std::string name = short_name(proc.pid);
+  spdlog::info("attached process {} (Python {}): {}", proc.pid, proc.version, proc.command_line);
+  state_->fanout.set_process_labels(proc.pid, {{"process", name}, {"service", args_.app_name}});
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->targets[proc.pid] = TargetInfo{proc.pid, proc.command_line, proc.version, "sampling"};
+}
+
+void TargetScanner::try_attach(SamplingSession* session, pid_t pid) {
+  std::string exe = executable(pid);
+  Failure& f = failed_[pid];
+  if (f.exe != exe) f = Failure{exe, 0, false};  // new image (exec'd): try afresh
+  if (f.final) return;
+  AttachError err;
+  if (session->add_target(pid, &err)) {
+    failed_.erase(pid);
+    failures_.erase(pid);
+    note_attached(*session->process(pid));
+    return;
+  }
+  // A process caught while it starts (interpreter not loaded yet) gets a few rescans;
+  // permission and version do not change without an exec.
+  bool lasting = err.kind == AttachErrorKind::kPermission || err.kind == AttachErrorKind::kUnsupportedVersion;
+  f.final = lasting || ++f.attempts >= kAttempts;
+  if (!f.final) return;
+  // A process that vanished meanwhile is no failure; under --all neither is one that is
+  // not Python or not ours to read ("every CPython process the daemon may read").
+  bool quiet = err.kind == AttachErrorKind::kNoSuchProcess ||
+               (args_.all && (err.kind == AttachErrorKind::kNotPython || err.kind == AttachErrorKind::kPermission));
+  if (quiet) {
+    spdlog::debug("process {} not attached: {}", pid, err.message);
+    return;
+  }
+  spdlog::warn("process {} not attached: {}", pid, err.message);
+  failures_[pid] = TargetInfo{pid, command_line(pid), "", err.message};
+  std::lock_guard<std::mutex> lock(state_->mu);
+  ++state_->metrics.attach_failures;
+}
+
+void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
+  for (pid_t pid : sampled_)
+    if (!sampled.count(pid)) spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
+  for (auto it = failed_.begin(); it != failed_.end();) {
+    if (process_exists(it->first)) {
+      ++it;
+      continue;
+    }
+    failures_.erase(it->first);
+    it = failed_.erase(it);
+  }
+}
+
+void TargetScanner::rescan(SamplingSession* session) {
+  auto now_sampled = session->sampled_pids();
+  std::set<pid_t> sampled(now_sampled.begin(), now_sampled.end());
+  forget_gone(sampled);
+  for (pid_t pid : sampled)  // children found by the session (--subprocesses)
+    if (!sampled_.count(pid) && session->process(pid)) note_attached(*session->process(pid));
+  for (pid_t pid : candidates())
+    if (!sampled.count(pid)) try_attach(session, pid);
+  now_sampled = session->sampled_pids();
+  sampled_ = std::set<pid_t>(now_sampled.begin(), now_sampled.end());
+
+  std::map<pid_t, TargetInfo> targets = failures_;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  for (pid_t pid : sampled_) {
+    auto it = state_->targets.find(pid);
+    if (it != state_->targets.end()) targets[pid] = it->second;
+  }
+  state_->targets = std::move(targets);
+  state_->metrics.targets_attached = sampled_.size();
+}
+
+}  // namespace pyprofd::cli
