@@ -6,6 +6,7 @@
 #include "exporters/dump_text.h"
 #include "profiler/snapshot.h"
 #include "tools/cli.h"
+#include "tools/parse_options.h"
 
 namespace po = boost::program_options;
 
@@ -32,16 +33,10 @@ po::options_description dump_options(DumpArgs* a) {
 int parse_dump_args(const std::vector<std::string>& args, DumpArgs* a) {
   po::options_description opts = dump_options(a);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\nThe target is never paused or written to. Frames are innermost first.\n";
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return fail(kExitUsage, std::string("dump: ") + e.what());
-  }
+  if (int code = parse_options(args, opts, "dump", &vm,
+                               "The target is never paused or written to. Frames are innermost first.\n");
+      code >= 0)
+    return code;
   if (a->pid <= 0) return fail(kExitUsage, "dump: --pid must be a positive process id");
   a->json = vm.count("json") > 0;
   a->snapshot.async_tasks = vm.count("async") > 0;

@@ -21,6 +21,7 @@
 #include "model/profile.h"
 #include "profiler/session.h"
 #include "tools/cli.h"
+#include "tools/parse_options.h"
 
 namespace po = boost::program_options;
 
@@ -208,16 +209,7 @@ int parse_record_args(const std::vector<std::string>& all_args, RecordArgs* a) {
   if (dash != all_args.end()) a->command.assign(dash + 1, all_args.end());
   po::options_description opts = record_options(a);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\n";
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return fail(kExitUsage, std::string("record: ") + e.what());
-  }
+  if (int code = parse_options(args, opts, "record", &vm); code >= 0) return code;
   a->has_pid = vm.count("pid") > 0;
   a->has_duration = vm.count("duration") > 0;
   a->subprocesses = vm.count("subprocesses") > 0;

@@ -10,6 +10,7 @@
 #include "exporters/atomic_file.h"
 #include "exporters/formats.h"
 #include "tools/cli.h"
+#include "tools/parse_options.h"
 
 namespace po = boost::program_options;
 
@@ -141,16 +142,7 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "log-file", po::value<std::string>(&a->log_file), "log here instead of stderr (reopened on SIGHUP)")(
       "log-level", po::value<std::string>(&a->log_level)->default_value("info"), "trace, debug, info, warn, error");
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::cout << opts << "\n";
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return usage(e.what());
-  }
+  if (int code = parse_options(args, opts, "daemon", &vm); code >= 0) return code;
   a->all = vm.count("all") > 0;
   a->subprocesses = vm.count("subprocesses") > 0;
   a->async_tasks = vm.count("async") > 0;
