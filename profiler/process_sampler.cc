@@ -64,7 +64,12 @@ bool ProcessSampler::resolve(ThreadSample& t) {
       SPDLOG_DEBUG("pid {}: unreadable code object {:#x} at depth {}", proc_->pid, it->code, it - t.frames.rbegin());
       return false;
     }
-    // Generator code in a thread's chunk is a generator being created: only ever the top.
+    // Generator code never starts a thread's stack (its frame is resumed by a caller), and
+    // in a thread's chunk it is a generator being created, which is only ever the top.
+    if (code->generator && it == t.frames.rbegin()) {
+      t.status = WalkStatus::kNoBottom;
+      return false;
+    }
     if (it->thread_owned && code->generator && it + 1 != t.frames.rend()) {
       t.status = WalkStatus::kChanged;
       return false;

@@ -35,11 +35,12 @@ SnapshotFrame frame_of(CodeCache& codes, uint64_t code_addr, int32_t offset) {
   return SnapshotFrame{code->qualname, code->file, code->line(offset), code->first_line};
 }
 
-// Generator code in a thread's stack chunk is a generator being created, which is only
-// ever the top frame: under it, the chunk copy was stale.
+// Generator code never starts a thread's stack, and in a thread's stack chunk it is a
+// generator being created, which is only ever the top frame: otherwise the read was torn.
 bool stale_generator_frame(CodeCache& codes, const std::vector<RawFrame>& frames) {
-  for (size_t i = 1; i < frames.size(); ++i) {
-    const CodeInfo* code = frames[i].thread_owned ? codes.get(frames[i].code) : nullptr;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const bool outermost = i + 1 == frames.size();
+    const CodeInfo* code = (i > 0 && frames[i].thread_owned) || outermost ? codes.get(frames[i].code) : nullptr;
     if (code && code->generator) return true;
   }
   return false;
