@@ -184,12 +184,13 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
   uint64_t addr = ts.frame;
   WalkStatus status = WalkStatus::kOk;
   size_t misses = 0;  // frames that were not in the guess
+  size_t hint = 0;    // where in the guess the next frame probably is
   while (addr != 0) {
     if (frames->size() >= kMaxDepth) {
       status = WalkStatus::kBadChain;
       break;
     }
-    const uint8_t* f = batched_frame(g, ops, addr);
+    const uint8_t* f = batched_frame(g, ops, addr, &hint);
     if (!f) {
       ++late_reads_;
       ++misses;
@@ -230,10 +231,17 @@ void StackWalker::index_guess(Guess& g) {
   g.sorted_stale = false;
 }
 
-// The batched copy of the frame at addr, or nullptr if it was not guessed.
-const uint8_t* StackWalker::batched_frame(const Guess& g, const Ops& ops, uint64_t addr) const {
-  auto it = std::lower_bound(g.sorted.begin(), g.sorted.end(), std::make_pair(addr, size_t{0}));
-  return it != g.sorted.end() && it->first == addr ? g.batch.get(it->second, ops) : nullptr;
+// The batched copy of the frame at addr, or nullptr if it was not guessed. The guess
+// starts with the last walk's frames in walk order, so the next one is tried first.
+const uint8_t* StackWalker::batched_frame(const Guess& g, const Ops& ops, uint64_t addr, size_t* hint) const {
+  size_t i = *hint;
+  if (i >= g.batch.size() || g.batch.addr(i) != addr) {
+    auto it = std::lower_bound(g.sorted.begin(), g.sorted.end(), std::make_pair(addr, size_t{0}));
+    if (it == g.sorted.end() || it->first != addr) return nullptr;
+    i = it->second;
+  }
+  *hint = i + 1;
+  return g.batch.get(i, ops);
 }
 
 // Next walk's guess: this walk's frames, then up to kMaxExtraGuess frames earlier walks
@@ -242,12 +250,12 @@ void StackWalker::remember_frames(Guess& g, const std::vector<RawFrame>& frames)
   g.next.clear();
   for (const RawFrame& f : frames)
     if (g.next.size() < kMaxSpeculation) g.next.push_back(f.frame);
-  const size_t walked = g.next.size();
-  std::sort(g.next.begin(), g.next.end());  // for the lookups below
-  const size_t cap = std::min(kMaxSpeculation, walked + kMaxExtraGuess);
+  walked_.assign(g.next.begin(), g.next.end());
+  std::sort(walked_.begin(), walked_.end());  // for the lookups below
+  const size_t cap = std::min(kMaxSpeculation, g.next.size() + kMaxExtraGuess);
   for (uint64_t a : g.frames) {
     if (g.next.size() >= cap) break;
-    if (!std::binary_search(g.next.begin(), g.next.begin() + walked, a)) g.next.push_back(a);
+    if (!std::binary_search(walked_.begin(), walked_.end(), a)) g.next.push_back(a);
   }
   g.frames.swap(g.next);
   g.sorted_stale = true;

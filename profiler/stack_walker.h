@@ -95,7 +95,7 @@ class StackWalker {
   bool top_still(uint64_t tstate, const ThreadState& ts, uint64_t top);
   WalkStatus check_top(uint64_t tstate, const ThreadState& ts, uint64_t top, WalkStatus walked);
   bool frame_live(const uint8_t* f) const;
-  const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr) const;
+  const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr, size_t* hint) const;
   void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
   static void index_guess(Guess& g);
   WalkStatus check_bottom(const uint8_t* f, bool shim) const;
@@ -125,6 +125,7 @@ class StackWalker {
   size_t frame_read_ = 0;  // bytes read per frame: up to the last field used
   std::vector<uint8_t> one_frame_;
   std::vector<ReadOp> own_ops_;
+  std::vector<uint64_t> walked_;   // remember_frames: this walk's frames, sorted
   std::vector<uint64_t> outside_;  // 3.11+: frames of this walk outside the chunk
 };
 
