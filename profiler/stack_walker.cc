@@ -220,6 +220,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
   }
   // A stack the guess covered keeps the guess (no work on a steady stack).
   if (misses || g.frames.size() > frames->size() + kMaxExtraGuess) remember_frames(g, *frames);
+  if (status == WalkStatus::kOk && frames->size() == 1 && !lone_frame_holds(frames->front())) return WalkStatus::kChanged;
   return status;
 }
 
@@ -229,6 +230,15 @@ void StackWalker::index_guess(Guess& g) {
   for (size_t i = 0; i < g.frames.size() && i < kMaxSpeculation; ++i) g.sorted.emplace_back(g.frames[i], i);
   std::sort(g.sorted.begin(), g.sorted.end());
   g.sorted_stale = false;
+}
+
+// A stack of one frame may be a frame being set up (taken from a free list, whose end
+// has no f_back, and read just as it starts executing): it stands if a second read still
+// finds it a bottom frame of the same code.
+bool StackWalker::lone_frame_holds(const RawFrame& f) {
+  if (!mem_.read(f.frame, one_frame_.data(), frame_read_)) return false;
+  return field<uint64_t>(one_frame_.data(), l_.fr_back) == 0 && field<uint64_t>(one_frame_.data(), l_.fr_code) == f.code &&
+         frame_live(one_frame_.data());
 }
 
 // The batched copy of the frame at addr, or nullptr if it was not guessed. The guess

@@ -95,6 +95,7 @@ class StackWalker {
   bool top_still(uint64_t tstate, const ThreadState& ts, uint64_t top);
   WalkStatus check_top(uint64_t tstate, const ThreadState& ts, uint64_t top, WalkStatus walked);
   bool frame_live(const uint8_t* f) const;
+  bool lone_frame_holds(const RawFrame& f);
   const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr, size_t* hint) const;
   void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
   static void index_guess(Guess& g);
