@@ -9,29 +9,13 @@
 
 #include "exporters/pprof.h"
 #include "exporters/profile.pb.h"
+#include "tests/unit/gunzip.h"
 #include "exporters/prometheus.h"
 #include "model/sample_fanout.h"
 
 namespace pyprofd {
 namespace {
 
-std::string gunzip(const std::string& gz) {
-  z_stream zs{};
-  inflateInit2(&zs, 15 + 16);
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
-  zs.avail_in = static_cast<uInt>(gz.size());
-  std::string out;
-  char buf[16384];
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    zs.next_out = reinterpret_cast<Bytef*>(buf);
-    zs.avail_out = sizeof buf;
-    rc = inflate(&zs, Z_NO_FLUSH);
-    out.append(buf, sizeof buf - zs.avail_out);
-  }
-  inflateEnd(&zs);
-  return out;
-}
 
 std::vector<StackFrame> stack(SampleFanout& f, const char* leaf) {
   return {{f.intern({"main", "a.py", 1}), 2}, {f.intern({leaf, "a.py", 10}), 11}};
