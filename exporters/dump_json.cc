@@ -27,7 +27,8 @@ nlohmann::json thread_json(const ThreadSnapshot& t) {
 
 nlohmann::json task_json(const TaskSnapshot& t) {
   nlohmann::json jt{{"name", t.name}, {"state", t.state}, {"running", t.running},
-                    {"awaiting", t.awaiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.awaiting)}};
+                    {"awaiting", t.awaiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.awaiting)},
+                    {"thread", t.thread ? nlohmann::json(t.thread) : nlohmann::json(nullptr)}};
   jt["frames"] = frames_json(t.frames);
   return jt;
 }

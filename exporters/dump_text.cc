@@ -36,6 +36,27 @@ void write_task(std::ostream& out, const TaskSnapshot& t) {
   write_frames(out, t.frames);
 }
 
+// Tasks grouped under the thread that runs their loop (in thread order), then those
+// whose loop is not running.
+void write_tasks(std::ostream& out, const ProcessSnapshot& s) {
+  out << "\nasyncio tasks: " << s.tasks.size() << "\n";
+  auto group = [&](uint64_t tid, const std::string& title) {
+    size_t n = 0;
+    for (const auto& t : s.tasks) n += t.thread == tid;
+    if (!n) return;
+    out << "\n" << title << ": " << n << (n == 1 ? " task\n" : " tasks\n");
+    for (const auto& t : s.tasks)
+      if (t.thread == tid) write_task(out, t);
+  };
+  for (const auto& th : s.threads) {
+    if (!th.native_id) continue;
+    std::string title = "Tasks on thread " + std::to_string(th.native_id);
+    if (th.name) title += " \"" + *th.name + "\"";
+    group(th.native_id, title);
+  }
+  group(0, "Tasks whose loop is not running");
+}
+
 }  // namespace
 
 std::string dump_text(const ProcessSnapshot& s) {
@@ -43,10 +64,7 @@ std::string dump_text(const ProcessSnapshot& s) {
   out << "Process " << s.pid << ": " << s.command_line << "\n";
   out << "Python v" << s.python_version << " (" << image_name(s.image_path) << ")\n";
   for (const auto& t : s.threads) write_thread(out, t);
-  if (s.has_tasks) {
-    out << "\nasyncio tasks: " << s.tasks.size() << "\n";
-    for (const auto& t : s.tasks) write_task(out, t);
-  }
+  if (s.has_tasks) write_tasks(out, s);
   return out.str();
 }
 

@@ -1,8 +1,9 @@
 #include "exporters/speedscope.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <tuple>
+#include <utility>
 #include <vector>
 
 namespace pyprofd {
@@ -16,7 +17,9 @@ FunctionKey frame_key(FunctionKey k) {
   return k;
 }
 
-using ThreadKey = std::tuple<int, uint64_t, std::string>;  // pid, thread id, task
+// One profile per thread: tasks are "<task NAME>" frames in its stacks, as in the
+// collapsed and pprof outputs (a profile per task made thousands of tiny profiles).
+using ThreadKey = std::pair<int, uint64_t>;  // pid, thread id
 
 struct Thread {
   std::map<std::string, uint64_t> name_samples;          // thread name -> samples
@@ -25,15 +28,15 @@ struct Thread {
 };
 
 std::string profile_name(const ThreadKey& key, const Thread& t) {
-  const auto& [pid, tid, task] = key;
+  const auto& [pid, tid] = key;
   std::string thread_name;
   uint64_t best = 0;
   for (const auto& [name, n] : t.name_samples)
     if (!name.empty() && n > best) thread_name = name, best = n;
   const std::string dot = " \xC2\xB7 ";  // U+00B7 middle dot
   std::string out = "pid " + std::to_string(pid) + dot;
+  if (!tid) return out + "tasks whose loop is not running";
   out += thread_name.empty() ? "tid " + std::to_string(tid) : thread_name + " (tid " + std::to_string(tid) + ")";
-  if (!task.empty()) out += dot + "task " + task;
   return out;
 }
 
@@ -67,7 +70,7 @@ std::string export_speedscope(const Profile& p) {
   std::vector<uint32_t> stack;
   for (const auto& s : p.stacks) {
     if (!s.usable(n)) continue;
-    Thread& t = threads[ThreadKey{s.labels.pid, s.labels.thread_id, s.labels.task_name}];
+    Thread& t = threads[ThreadKey{s.labels.pid, s.labels.thread_id}];
     t.name_samples[s.labels.thread_name] += s.samples;
     stack.clear();
     for (const auto& f : s.frames) stack.push_back(index_of[f.function]);
@@ -75,21 +78,23 @@ std::string export_speedscope(const Profile& p) {
     t.total_ns += s.weight_ns;
   }
 
+  // The busiest thread first: speedscope opens on it.
+  std::vector<std::pair<const ThreadKey*, const Thread*>> order;
+  for (const auto& [key, t] : threads) order.emplace_back(&key, &t);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.second->total_ns > b.second->total_ns; });
   json profiles = json::array();
-  size_t heaviest = 0;
-  uint64_t heaviest_ns = 0;
-  for (const auto& [key, t] : threads) {
+  for (const auto& [key, t] : order) {
     json samples = json::array(), weights = json::array();
-    for (const auto& [frames_of_sample, w] : t.weight_of) {
+    for (const auto& [frames_of_sample, w] : t->weight_of) {
       samples.push_back(frames_of_sample);
       weights.push_back(w);
     }
-    if (profiles.empty() || t.total_ns > heaviest_ns) heaviest = profiles.size(), heaviest_ns = t.total_ns;
     profiles.push_back({{"type", "sampled"},
-                        {"name", profile_name(key, t)},
+                        {"name", profile_name(*key, *t)},
                         {"unit", "nanoseconds"},
                         {"startValue", 0},
-                        {"endValue", t.total_ns},
+                        {"endValue", t->total_ns},
                         {"samples", std::move(samples)},
                         {"weights", std::move(weights)}});
   }
@@ -97,7 +102,7 @@ std::string export_speedscope(const Profile& p) {
   const json doc = {{"$schema", "https://www.speedscope.app/file-format-schema.json"},
                     {"exporter", "pyprofd"},
                     {"name", std::string("pyprofd ") + (p.mode == ProfileMode::kCpu ? "cpu" : "wall") + " profile"},
-                    {"activeProfileIndex", heaviest},
+                    {"activeProfileIndex", 0},
                     {"shared", {{"frames", std::move(frames)}}},
                     {"profiles", std::move(profiles)}};
   // replace: names are read from another process and may hold invalid UTF-8.

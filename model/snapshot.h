@@ -28,6 +28,7 @@ struct TaskSnapshot {
   std::string state;                 // "running", "pending", "done" or "cancelled"
   std::string awaiting;              // what it awaits, "" if nothing
   bool running = false;
+  uint64_t thread = 0;               // native id of the thread running its loop; 0: the loop is not running
   std::vector<SnapshotFrame> frames; // the task's await chain, innermost first
 };
 

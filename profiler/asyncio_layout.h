@@ -63,6 +63,13 @@ struct AsyncioLayout {
   uint32_t partial_args = 24;    // functools.partial args tuple
   uint32_t func_closure = 0;     // PyFunctionObject.func_closure
   uint32_t tp_base = 256;
+
+  // The loop a thread runs, so that each pending task is shown on its loop's thread:
+  // <=3.12 tstate->dict["__asyncio_running_event_loop__"]; 3.13 the loop pointer that
+  // _PyThreadStateImpl keeps right after PyThreadState. 0: not known for this version.
+  uint32_t ts_dict = 0;
+  uint32_t ts_running_loop = 0;
+  uint32_t holder_loop = 0;  // <=3.11: the dict holds a _RunningLoopHolder, its rl_loop here; 0: the loop itself
 };
 
 // The table for 3.minor, or nullptr if unsupported.

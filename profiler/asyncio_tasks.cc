@@ -18,8 +18,14 @@ constexpr size_t kMaxName = 1024;          // code points kept of a task name
 constexpr size_t kCallbackRead = 80;       // enough for func_closure on every version
 constexpr size_t kTupleRead = 24 + 8 * 8;  // a small tuple: header + up to 8 items
 
-// A pointer that can be a Python object (user space, 8-aligned).
-bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p & 7) == 0; }
+
+// A name fit to print: not empty, no C0 control characters or DEL.
+bool clean_name(const std::string& s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s)
+    if (c < 0x20 || c == 0x7f) return false;
+  return true;
+}
 
 }  // namespace
 
@@ -137,6 +143,12 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
       auto v = decode_int(b, got, l_);
       if (v && *v >= 0) out = "Task-" + std::to_string(*v);
     }
+  }
+  unreadable_names_ = 0;
+  for (TaskInfo& t : *tasks) {
+    if (clean_name(t.name)) continue;
+    t.name = "?";  // a freed or half-written name object reads as empty or control bytes
+    ++unreadable_names_;
   }
 }
 
@@ -709,11 +721,11 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
     if (k < best_k[t]) best[t] = static_cast<int64_t>(i), best_k[t] = k;
   }
   std::vector<int64_t> thread_of(n, -1);
-  std::unordered_map<uint64_t, uint64_t> loop_thread;  // loop -> native id of the thread running it
+  std::unordered_map<uint64_t, uint64_t> running_on;  // loop -> native id of the thread running its task now
   for (size_t t = 0; t < threads.size(); ++t) {
     if (best[t] < 0) continue;
     thread_of[best[t]] = static_cast<int64_t>(t);
-    loop_thread[tasks[best[t]].loop] = threads[t].ts.native_id;
+    running_on[tasks[best[t]].loop] = threads[t].ts.native_id;
   }
   // The (first) pending task awaiting each task.
   std::vector<int64_t> parent(n, -1);
@@ -740,8 +752,8 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
       s.native_thread = th->ts.native_id;
       for (size_t f = 0; f <= k; ++f) s.frames.push_back(AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
     } else {
-      auto lt = loop_thread.find(tasks[leaf].loop);
-      if (lt != loop_thread.end()) s.native_thread = lt->second;
+      auto lt = running_on.find(tasks[leaf].loop);
+      s.native_thread = lt != running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
     }
     ++mark;
     int64_t cur = static_cast<int64_t>(leaf);

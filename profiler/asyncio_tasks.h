@@ -55,7 +55,7 @@ struct AsyncFrame {
 
 struct AsyncStack {
   size_t leaf = 0;               // index of the leaf task
-  uint64_t native_thread = 0;    // thread running the task, or the thread of its loop's running task; 0 = unknown
+  uint64_t native_thread = 0;    // thread running the task, or the thread running its loop; 0 = its loop is not running
   bool running = false;          // stitched onto the thread's real frames
   std::vector<AsyncFrame> frames;  // innermost first
 };
@@ -68,6 +68,7 @@ class AsyncioReader {
   static constexpr size_t kStackPeek = 256;        // value-stack bytes read along with each frame
   static constexpr size_t kMaxPrefetch = 1 << 16;  // chain objects remembered for the next tick
   static constexpr size_t kMaxPrefetchBytes = 16 << 20;
+  static constexpr int64_t kLoopRefreshNs = 200 * 1000 * 1000;
 
   AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state);
 
@@ -84,6 +85,14 @@ class AsyncioReader {
 
   // Objects found in the registries that did not decode as tasks in the last read_tasks.
   size_t invalid_tasks() const { return invalid_; }
+  // Task names of the last read_tasks that could not be read cleanly (shown as "?").
+  size_t unreadable_names() const { return unreadable_names_; }
+
+  // Which thread runs each event loop, from each thread state's running loop. Loops
+  // start and stop rarely: re-read at most every kLoopRefreshNs unless force.
+  void read_running_loops(const std::vector<ThreadSample>& threads, bool force = false);
+  // Native id of the thread running loop (as of read_running_loops), 0 if none does.
+  uint64_t loop_thread(uint64_t loop) const;
 
  private:
   enum class Kind : uint8_t {
@@ -178,6 +187,9 @@ class AsyncioReader {
   std::unordered_map<uint64_t, uint64_t> co_code_;    // <=3.10: code -> co_code bytes
   std::unordered_map<uint64_t, bool> await_op_;       // instruction address -> "suspended in an await"
   size_t invalid_ = 0;
+  size_t unreadable_names_ = 0;
+  std::unordered_map<uint64_t, uint64_t> loop_threads_;  // loop -> native id of the thread running it
+  int64_t loops_read_at_ = 0;                            // CLOCK_MONOTONIC ns; 0: never
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing
   std::vector<std::pair<uint64_t, size_t>> chain_reads_, chain_reads_next_;  // (address, length) per tick
   std::unordered_map<uint64_t, std::pair<size_t, size_t>> prefetched_;       // address -> (offset, length)

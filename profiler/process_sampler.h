@@ -29,6 +29,7 @@ struct SamplingStats {
   uint64_t errors = 0;    // failed reads of a process
   uint64_t invalid_walks[kWalkStatusCount] = {};  // by the last walk's status (kOk: its code was unreadable)
   uint64_t invalid_tasks = 0;  // asyncio tasks or task stacks that did not decode
+  uint64_t unreadable_task_names = 0;  // task names not read cleanly, shown as "<task ?>" (samples kept)
 
   // "changing 12, freed frame 3": the non-zero reasons, "" if none.
   std::string invalid_reasons() const;

@@ -28,8 +28,6 @@ size_t utf8_code_points(std::string_view s) {
   return n;
 }
 
-// A pointer that can be a Python object (user space, 8-aligned).
-bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p & 7) == 0; }
 
 }  // namespace
 

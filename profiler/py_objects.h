@@ -21,6 +21,9 @@
 
 namespace pyprofd {
 
+// A pointer that can be a Python object (user space, 8-aligned).
+inline bool plausible(uint64_t p) { return p >= 4096 && p < (uint64_t{1} << 47) && (p & 7) == 0; }
+
 // A str header, decoded from obj[0, n) (n >= layout.str_ascii_size), or nullopt if the
 // state cannot describe a str or the length is garbage.
 struct StrHeader {

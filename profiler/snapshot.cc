@@ -57,15 +57,18 @@ std::string state_name(const TaskInfo& ti) {
   return ti.state == TaskState::kDone ? "done" : "cancelled";
 }
 
-void add_tasks(const PythonProcess& proc, uint64_t interp, CodeCache& codes, std::vector<TaskSnapshot>* out) {
+void add_tasks(const PythonProcess& proc, uint64_t interp, const std::vector<ThreadSample>& threads, CodeCache& codes,
+               std::vector<TaskSnapshot>* out) {
   AsyncioReader asyncio(*proc.memory, proc.layout, interp);
   std::vector<TaskInfo> infos;
   asyncio.read_tasks(&infos);
+  asyncio.read_running_loops(threads, true);
   for (const auto& ti : infos) {
     TaskSnapshot t;
     t.name = ti.name;
     t.state = state_name(ti);
     t.running = ti.running;
+    t.thread = asyncio.loop_thread(ti.loop);
     t.awaiting = ti.awaiting;
     for (const auto& f : ti.chain) t.frames.push_back(frame_of(codes, f.code, f.byte_offset));
     out->push_back(std::move(t));
@@ -109,7 +112,7 @@ bool take_snapshot(pid_t pid, const SnapshotOptions& options, ProcessSnapshot* o
   out->command_line = proc->command_line;
   out->image_path = proc->image_path;
   out->has_tasks = options.async_tasks;
-  if (options.async_tasks && reader.interpreter()) add_tasks(*proc, reader.interpreter(), codes, &out->tasks);
+  if (options.async_tasks && reader.interpreter()) add_tasks(*proc, reader.interpreter(), samples, codes, &out->tasks);
   add_threads(*proc, samples, reader.interpreter(), codes, &out->threads);
   return true;
 }

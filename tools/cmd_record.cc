@@ -288,6 +288,9 @@ int start_session(SamplingSession& session, const RecordArgs& a, pid_t launched)
 // Why samples were dropped, and a warning when so many were that the profile leans
 // towards the stacks that changed slowly.
 void print_invalid(const SamplingStats& st) {
+  if (st.unreadable_task_names)
+    std::fprintf(stderr, "pyprofd: %llu task names could not be read cleanly (shown as <task ?>)\n",
+                 static_cast<unsigned long long>(st.unreadable_task_names));
   if (!st.invalid) return;
   std::fprintf(stderr, "pyprofd: invalid samples by reason: %s\n", st.invalid_reasons().c_str());
   double share = 100.0 * st.invalid / (st.invalid + st.samples);

@@ -1,6 +1,7 @@
 """`--async`: asyncio tasks profiled as written (time shares: test_async_ratio.py):
 tasks awaiting tasks nest; 1,000 tasks; a task set that mutates while sampled; a FastAPI endpoint's
-CPU work under its coroutine chain; `dump --async`."""
+CPU work under its coroutine chain; `dump --async`; each pending task on the thread that runs its
+loop (a loop in a worker thread, one never run), in `dump` and in speedscope's per-thread profiles."""
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import common  # noqa: E402
 
 CONFIG = {}
 SCRIPT = os.path.join(common.TARGETS, "async_target.py")
+LOOPS = os.path.join(common.TARGETS, "loops_target.py")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 
@@ -77,6 +79,49 @@ class AsyncTest(unittest.TestCase):
             self.assertIn("task_a", [f["function"] for f in tasks["task-A"]["frames"]])
             text = common.run_pyprofd(CONFIG["pyprofd"], "dump", "--pid", str(t.pid), "--async").stdout.decode()
             self.assertIn("task-C", text)
+
+    def test_tasks_on_their_loops_thread_in_dump(self):
+        with common.Target(CONFIG["python"], LOOPS, "60") as t:
+            ids = json.loads(t.wait_ready())
+            res = common.run_pyprofd(CONFIG["pyprofd"], "dump", "--pid", str(t.pid), "--async", "--json")
+            self.assertEqual(res.returncode, 0, res.stderr)
+            tasks = {x["name"]: x for x in json.loads(res.stdout)["tasks"]}
+            text = common.run_pyprofd(CONFIG["pyprofd"], "dump", "--pid", str(t.pid), "--async").stdout.decode()
+        self.assertEqual(ids["main"], t.pid)
+        want = {"worker-%d" % i: ids["worker"] for i in range(200)}
+        want.update({"main-%d" % i: ids["main"] for i in range(10)})
+        want["orphan"] = None
+        self.assertEqual({n: tasks[n]["thread"] for n in want if n in tasks}, want)
+        self.assertIn('Tasks on thread %d "loop-thread": 201 tasks' % ids["worker"], text)  # + asyncio.run's task
+        self.assertIn("Tasks whose loop is not running: 1 task", text)
+
+    def test_tasks_on_their_loops_thread_in_speedscope(self):
+        with common.Target(CONFIG["python"], LOOPS, "60") as t:
+            ids = json.loads(t.wait_ready())
+            path = os.path.join(self.tmp.name, "p.speedscope.json")
+            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", "wall", "--pid", str(t.pid), "--duration", "1",
+                                     "--rate", "20", "-o", path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        with open(path) as f:
+            doc = json.load(f)
+        frames = [fr["name"] for fr in doc["shared"]["frames"]]
+        tasks_of = {}
+        for prof in doc["profiles"]:
+            names = {frames[i] for stack in prof["samples"] for i in stack}
+            tasks_of[prof["name"]] = {n[len("<task "):-1] for n in names if n.startswith("<task ")}
+        self.assertEqual(len(tasks_of), len(doc["profiles"]), "one profile per thread")
+        worker = [n for n in tasks_of if n.endswith("(tid %d)" % ids["worker"])]
+        main = [n for n in tasks_of if n.endswith("(tid %d)" % ids["main"])]
+        orphan = [n for n in tasks_of if n.endswith("tasks whose loop is not running")]
+        self.assertEqual((len(worker), len(main), len(orphan)), (1, 1, 1), sorted(tasks_of))
+        self.assertIn("loop-thread", worker[0])
+        self.assertGreaterEqual(tasks_of[worker[0]], {"worker-%d" % i for i in range(200)})
+        self.assertGreaterEqual(tasks_of[main[0]], {"main-%d" % i for i in range(10)})
+        self.assertFalse({n for n in tasks_of[main[0]] if n.startswith("worker-")})
+        self.assertEqual(tasks_of[orphan[0]], {"orphan"})
+        weights = [sum(p["weights"]) for p in doc["profiles"]]
+        self.assertEqual(weights, sorted(weights, reverse=True), "busiest profile first")
+        self.assertEqual(doc["activeProfileIndex"], 0)
 
     def test_fastapi_endpoint(self):
         env = dict(os.environ, PYTHONPATH=DIST_PACKAGES)
