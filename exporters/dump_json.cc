@@ -28,7 +28,8 @@ nlohmann::json thread_json(const ThreadSnapshot& t) {
 nlohmann::json task_json(const TaskSnapshot& t) {
   nlohmann::json jt{{"name", t.name}, {"state", t.state}, {"running", t.running},
                     {"awaiting", t.awaiting.empty() ? nlohmann::json(nullptr) : nlohmann::json(t.awaiting)},
-                    {"thread", t.thread ? nlohmann::json(t.thread) : nlohmann::json(nullptr)}};
+                    {"thread", t.thread ? nlohmann::json(t.thread) : nlohmann::json(nullptr)},
+                    {"awaits", t.awaits}, {"awaited_by", t.awaited_by}};
   jt["frames"] = frames_json(t.frames);
   return jt;
 }

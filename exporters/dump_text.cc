@@ -29,9 +29,17 @@ void write_thread(std::ostream& out, const ThreadSnapshot& t) {
   if (t.torn) out << "    ... (stack was changing; partial)\n";
 }
 
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 void write_task(std::ostream& out, const TaskSnapshot& t) {
   out << "\nTask \"" << t.name << "\" (" << t.state << ")";
-  if (!t.awaiting.empty()) out << " awaiting " << t.awaiting;
+  if (t.awaits.size() > 1) out << " awaiting " << join(t.awaits);
+  else if (!t.awaiting.empty()) out << " awaiting " << t.awaiting;
+  if (!t.awaited_by.empty()) out << ", awaited by " << join(t.awaited_by);
   out << "\n";
   write_frames(out, t.frames);
 }

@@ -29,6 +29,8 @@ struct TaskSnapshot {
   std::string awaiting;              // what it awaits, "" if nothing
   bool running = false;
   uint64_t thread = 0;               // native id of the thread running its loop; 0: the loop is not running
+  std::vector<std::string> awaits;      // tasks it waits on (directly, gather, TaskGroup, wait, ...)
+  std::vector<std::string> awaited_by;  // tasks waiting on it
   std::vector<SnapshotFrame> frames; // the task's await chain, innermost first
 };
 

@@ -12,7 +12,6 @@ namespace pyprofd {
 namespace {
 
 constexpr size_t kMaxCache = 1 << 14;      // cached types / code objects before a reset
-constexpr size_t kMaxStackFrames = 8192;   // frames in one task stack
 constexpr size_t kNameRead = 96;           // bytes read per task name (header + short ASCII text)
 constexpr size_t kMaxName = 1024;          // code points kept of a task name
 constexpr size_t kCallbackRead = 80;       // enough for func_closure on every version
@@ -695,83 +694,6 @@ void AsyncioReader::mark_running(std::vector<TaskInfo>* tasks, const std::unorde
   for (auto& kv : current) {
     auto it = index.find(kv.second);
     if (it != index.end()) (*tasks)[it->second].running = true;
-  }
-}
-
-void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
-                                 std::vector<AsyncStack>* out) {
-  out->clear();
-  const size_t n = tasks.size();
-  // Where each thread frame is; a task whose coroutine frame is on a thread is executing there.
-  std::unordered_map<uint64_t, std::pair<size_t, size_t>> on_thread;
-  for (size_t t = 0; t < threads.size(); ++t) {
-    for (size_t k = 0; k < threads[t].frames.size(); ++k) on_thread.emplace(threads[t].frames[k].frame, std::make_pair(t, k));
-  }
-  // Per thread only the innermost executing task is a leaf (an outer one, e.g. the parent of
-  // an eager task, is part of the same thread stack below it).
-  std::vector<int64_t> best(threads.size(), -1);
-  std::vector<size_t> best_k(threads.size(), SIZE_MAX);
-  std::vector<bool> shadowed(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    if (tasks[i].state != TaskState::kPending || !tasks[i].coro_frame) continue;
-    auto it = on_thread.find(tasks[i].coro_frame);
-    if (it == on_thread.end()) continue;
-    auto [t, k] = it->second;
-    if (best[t] >= 0) shadowed[k < best_k[t] ? best[t] : i] = true;
-    if (k < best_k[t]) best[t] = static_cast<int64_t>(i), best_k[t] = k;
-  }
-  std::vector<int64_t> thread_of(n, -1);
-  std::unordered_map<uint64_t, uint64_t> running_on;  // loop -> native id of the thread running its task now
-  for (size_t t = 0; t < threads.size(); ++t) {
-    if (best[t] < 0) continue;
-    thread_of[best[t]] = static_cast<int64_t>(t);
-    running_on[tasks[best[t]].loop] = threads[t].ts.native_id;
-  }
-  // The (first) pending task awaiting each task.
-  std::vector<int64_t> parent(n, -1);
-  std::vector<bool> waits(n, false);
-  for (size_t i = 0; i < n; ++i) {
-    if (tasks[i].state != TaskState::kPending) continue;
-    for (size_t j : tasks[i].awaits) {
-      if (j >= n || j == i || tasks[j].state != TaskState::kPending) continue;
-      waits[i] = true;
-      if (parent[j] < 0) parent[j] = static_cast<int64_t>(i);
-    }
-  }
-  std::vector<uint32_t> visit_mark(n, 0);
-  uint32_t mark = 0;
-  for (size_t leaf = 0; leaf < n; ++leaf) {
-    if (tasks[leaf].state != TaskState::kPending || shadowed[leaf]) continue;
-    if (waits[leaf] && thread_of[leaf] < 0) continue;
-    AsyncStack s;
-    s.leaf = leaf;
-    const ThreadSample* th = thread_of[leaf] >= 0 ? &threads[thread_of[leaf]] : nullptr;
-    size_t k = th ? on_thread[tasks[leaf].coro_frame].second : 0;
-    if (th) {
-      s.running = true;
-      s.native_thread = th->ts.native_id;
-      for (size_t f = 0; f <= k; ++f) s.frames.push_back(AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
-    } else {
-      auto lt = running_on.find(tasks[leaf].loop);
-      s.native_thread = lt != running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
-    }
-    ++mark;
-    int64_t cur = static_cast<int64_t>(leaf);
-    for (size_t d = 0; cur >= 0 && d < kMaxTaskDepth && visit_mark[cur] != mark; ++d) {
-      visit_mark[cur] = mark;
-      if (cur != static_cast<int64_t>(leaf) || !th) {
-        for (const RawFrame& f : tasks[cur].chain) {
-          if (s.frames.size() < kMaxStackFrames) s.frames.push_back(AsyncFrame{f.code, f.byte_offset, -1});
-        }
-      }
-      if (s.frames.size() < kMaxStackFrames) s.frames.push_back(AsyncFrame{0, -1, static_cast<int32_t>(cur)});
-      cur = parent[cur];
-    }
-    if (th) {
-      for (size_t f = k + 1; f < th->frames.size() && s.frames.size() < kMaxStackFrames; ++f)
-        s.frames.push_back(AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
-    }
-    out->push_back(std::move(s));
   }
 }
 

@@ -57,6 +57,7 @@ struct AsyncStack {
   size_t leaf = 0;               // index of the leaf task
   uint64_t native_thread = 0;    // thread running the task, or the thread running its loop; 0 = its loop is not running
   bool running = false;          // stitched onto the thread's real frames
+  uint32_t paths = 1;            // stacks of this leaf (one per chain of awaiters): each weighs 1/paths
   std::vector<AsyncFrame> frames;  // innermost first
 };
 
@@ -65,6 +66,8 @@ class AsyncioReader {
   static constexpr size_t kMaxTasks = 100000;
   static constexpr size_t kMaxChainDepth = 256;    // coroutines per await chain
   static constexpr size_t kMaxTaskDepth = 256;     // tasks per stack
+  static constexpr size_t kMaxPaths = 16;          // stacks per leaf task (chains of awaiters)
+  static constexpr size_t kMaxStackFrames = 8192;  // frames in one task stack
   static constexpr size_t kStackPeek = 256;        // value-stack bytes read along with each frame
   static constexpr size_t kMaxPrefetch = 1 << 16;  // chain objects remembered for the next tick
   static constexpr size_t kMaxPrefetchBytes = 16 << 20;
@@ -75,7 +78,8 @@ class AsyncioReader {
   // Every live task of the interpreter. False only if the registries exist but cannot be read.
   bool read_tasks(std::vector<TaskInfo>* tasks);
 
-  // One stack per leaf task (pending, awaiting no pending task), innermost first:
+  // One stack per leaf task and chain of awaiters (a task awaited by two tasks is under
+  // each, at half weight), innermost first:
   // leaf chain, <task LEAF>, awaiter chain, <task AWAITER>, ..., <task ROOT>; a running
   // leaf's part is its thread's frames down to the task's coroutine frame, and the
   // thread's outer frames (run_forever, ...) follow <task ROOT>. Threads with no running

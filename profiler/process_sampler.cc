@@ -138,6 +138,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
       if (it == cpu_of.end()) continue;
       weight = it->second;
     }
+    weight /= std::max<uint32_t>(st.paths, 1);  // a task awaited by several tasks: its time split among them
     if (!resolve_async(st)) {
       ++stats->invalid;
       ++stats->invalid_tasks;

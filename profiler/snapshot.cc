@@ -73,6 +73,14 @@ void add_tasks(const PythonProcess& proc, uint64_t interp, const std::vector<Thr
     for (const auto& f : ti.chain) t.frames.push_back(frame_of(codes, f.code, f.byte_offset));
     out->push_back(std::move(t));
   }
+  const size_t base = out->size() - infos.size();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    for (size_t j : infos[i].awaits) {
+      if (j >= infos.size()) continue;
+      (*out)[base + i].awaits.push_back(infos[j].name);
+      (*out)[base + j].awaited_by.push_back(infos[i].name);
+    }
+  }
 }
 
 void add_threads(const PythonProcess& proc, const std::vector<ThreadSample>& samples, uint64_t interp,

@@ -1,7 +1,8 @@
 """`--async`: asyncio tasks profiled as written (time shares: test_async_ratio.py):
 tasks awaiting tasks nest; 1,000 tasks; a task set that mutates while sampled; a FastAPI endpoint's
 CPU work under its coroutine chain; `dump --async`; each pending task on the thread that runs its
-loop (a loop in a worker thread, one never run), in `dump` and in speedscope's per-thread profiles."""
+loop (a loop in a worker thread, one never run), in `dump` and in speedscope's per-thread profiles;
+children of asyncio.wait, TaskGroup, asyncio.timeout and anyio task groups under their parent."""
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import common  # noqa: E402
 CONFIG = {}
 SCRIPT = os.path.join(common.TARGETS, "async_target.py")
 LOOPS = os.path.join(common.TARGETS, "loops_target.py")
+LINKS = os.path.join(common.TARGETS, "links_target.py")
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 
@@ -122,6 +124,75 @@ class AsyncTest(unittest.TestCase):
         weights = [sum(p["weights"]) for p in doc["profiles"]]
         self.assertEqual(weights, sorted(weights, reverse=True), "busiest profile first")
         self.assertEqual(doc["activeProfileIndex"], 0)
+
+    def links_env(self):
+        """Debian's anyio on the path where it imports (the target then adds an anyio group)."""
+        env = dict(os.environ, PYTHONPATH=DIST_PACKAGES)
+        probe = subprocess.run([CONFIG["python"], "-c", "import anyio"], env=env, capture_output=True)
+        return env, probe.returncode == 0
+
+    def minor(self):
+        out = subprocess.run([CONFIG["python"], "-c", "import sys; print(sys.version_info[1])"], capture_output=True)
+        return int(out.stdout)
+
+    def expected_links(self, has_anyio):
+        """Parent -> children, as the target builds them on this version."""
+        want = {"wait-parent": {"wait-0", "wait-1"}}
+        if self.minor() >= 11:
+            want.update({"tg-parent": {"tg-a", "tg-b"}, "tg-a": {"tg-shared"}, "tg-b": {"tg-shared"},
+                         "to-parent": {"to-child"}})
+        if has_anyio:
+            want["anyio-parent"] = {"anyio-a", "anyio-b"}
+        return want
+
+    def test_await_links_in_dump(self):
+        env, has_anyio = self.links_env()
+        with common.Target(CONFIG["python"], LINKS, "60", env=env) as t:
+            t.wait_ready()
+            res = common.run_pyprofd(CONFIG["pyprofd"], "dump", "--pid", str(t.pid), "--async", "--json")
+        self.assertEqual(res.returncode, 0, res.stderr)
+        tasks = {x["name"]: x for x in json.loads(res.stdout)["tasks"]}
+        for parent, children in self.expected_links(has_anyio).items():
+            self.assertEqual(set(tasks[parent]["awaits"]), children, parent)
+            for c in children:
+                self.assertIn(parent, tasks[c]["awaited_by"], c)
+        if self.minor() >= 11:
+            self.assertEqual(set(tasks["tg-shared"]["awaited_by"]), {"tg-a", "tg-b"})
+            frames = [f["function"] for f in tasks["tg-parent"]["frames"]]
+            self.assertEqual(frames[:2], ["TaskGroup.__aexit__", "tg_parent"])
+
+    def test_await_links_in_record(self):
+        env, has_anyio = self.links_env()
+        path = os.path.join(self.tmp.name, "links.stats")
+        with common.Target(CONFIG["python"], LINKS, "60", env=env) as t:
+            t.wait_ready()
+            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", "wall", "--pid", str(t.pid),
+                                     "--duration", "1", "--rate", "20", "-o", path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        _, stats = common.read_pstats(path, CONFIG["python"])
+
+        def callers(name):  # of every function of that name (asyncio's and anyio's TaskGroup.__aexit__)
+            return {k[2] for key, v in stats.items() if key[2] == name for k in v["callers"]}
+        # Each child task sits under its parent's coroutine frames, not at the root.
+        self.assertEqual(callers("<task wait-0>"), {"_wait"})
+        self.assertIn("wait_parent", callers("wait"))
+        self.assertEqual(callers("wait_parent"), {"<task wait-parent>"})
+        if self.minor() >= 11:
+            for child in ("tg-a", "tg-b"):
+                self.assertEqual(callers("<task %s>" % child), {"TaskGroup.__aexit__"})
+            self.assertEqual(callers("TaskGroup.__aexit__") - {"anyio_parent"}, {"tg_parent"})
+            # tg-shared is awaited by both: under each, its time split between them.
+            self.assertEqual(callers("<task tg-shared>"), {"waits_on"})
+            self.assertEqual(callers("waits_on"), {"<task tg-a>", "<task tg-b>"})
+            split = common.by_name(stats, "<task tg-shared>")["ct"] / common.by_name(stats, "<task wait-0>")["ct"]
+            self.assertAlmostEqual(split, 1.0, delta=0.2, msg="tg-shared's time, split in two, adds up to one task's")
+            self.assertEqual(callers("<task to-child>"), {"to_parent"})
+        if has_anyio:  # anyio 3's group waits with asyncio.wait in its __aexit__
+            for child in ("anyio-a", "anyio-b"):
+                self.assertEqual(callers("<task %s>" % child), {"_wait"}, child)
+            aexit = "TaskGroup.__aexit__" if self.minor() >= 11 else "__aexit__"  # co_qualname is 3.11+
+            self.assertIn(aexit, callers("wait"))
+            self.assertIn("anyio_parent", callers(aexit))
 
     def test_fastapi_endpoint(self):
         env = dict(os.environ, PYTHONPATH=DIST_PACKAGES)

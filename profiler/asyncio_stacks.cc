@@ -1,0 +1,130 @@
+// Task stacks from the tasks read this tick and the threads' own frames: each pending
+// leaf task under the tasks that await it, down to the root task, and a running task
+// stitched onto the thread that runs it.
+#include <algorithm>
+
+#include "profiler/asyncio_tasks.h"
+
+namespace pyprofd {
+namespace {
+
+// Where the executing tasks are: a task whose coroutine frame is on a thread's stack.
+struct Placement {
+  std::unordered_map<uint64_t, std::pair<size_t, size_t>> on_thread;  // frame -> (thread, depth)
+  std::vector<int64_t> thread_of;                     // task -> thread index, -1 if not executing
+  std::vector<bool> shadowed;                         // executing, but under another task on its thread
+  std::unordered_map<uint64_t, uint64_t> running_on;  // loop -> native id of the thread running its task
+};
+
+Placement place(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads) {
+  Placement p;
+  const size_t n = tasks.size();
+  for (size_t t = 0; t < threads.size(); ++t)
+    for (size_t k = 0; k < threads[t].frames.size(); ++k) p.on_thread.emplace(threads[t].frames[k].frame, std::make_pair(t, k));
+  // Per thread only the innermost executing task is a leaf (an outer one, e.g. the parent
+  // of an eager task, is part of the same thread stack below it).
+  std::vector<int64_t> best(threads.size(), -1);
+  std::vector<size_t> best_k(threads.size(), SIZE_MAX);
+  p.shadowed.assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (tasks[i].state != TaskState::kPending || !tasks[i].coro_frame) continue;
+    auto it = p.on_thread.find(tasks[i].coro_frame);
+    if (it == p.on_thread.end()) continue;
+    auto [t, k] = it->second;
+    if (best[t] >= 0) p.shadowed[k < best_k[t] ? best[t] : i] = true;
+    if (k < best_k[t]) best[t] = static_cast<int64_t>(i), best_k[t] = k;
+  }
+  p.thread_of.assign(n, -1);
+  for (size_t t = 0; t < threads.size(); ++t) {
+    if (best[t] < 0) continue;
+    p.thread_of[best[t]] = static_cast<int64_t>(t);
+    p.running_on[tasks[best[t]].loop] = threads[t].ts.native_id;
+  }
+  return p;
+}
+
+// The pending tasks awaiting each task (at most kMaxPaths kept).
+std::vector<std::vector<size_t>> awaiters_of(const std::vector<TaskInfo>& tasks, std::vector<bool>* waits) {
+  const size_t n = tasks.size();
+  std::vector<std::vector<size_t>> up(n);
+  waits->assign(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    if (tasks[i].state != TaskState::kPending) continue;
+    for (size_t j : tasks[i].awaits) {
+      if (j >= n || j == i || tasks[j].state != TaskState::kPending) continue;
+      (*waits)[i] = true;
+      if (up[j].size() < AsyncioReader::kMaxPaths) up[j].push_back(i);
+    }
+  }
+  return up;
+}
+
+// Every chain of awaiters from leaf to a root (a task no one awaits), depth-first, without
+// cycles, at most kMaxPaths chains of at most kMaxTaskDepth tasks.
+void chains_from(size_t leaf, const std::vector<std::vector<size_t>>& up, std::vector<std::vector<size_t>>* out) {
+  out->clear();
+  std::vector<size_t> path{leaf}, next{0};  // next: per depth, which awaiter to try next
+  std::vector<bool> extended{false};         // per depth: some awaiter was followed
+  while (!path.empty() && out->size() < AsyncioReader::kMaxPaths) {
+    const auto& ups = up[path.back()];
+    if (path.size() < AsyncioReader::kMaxTaskDepth && next.back() < ups.size()) {
+      size_t cand = ups[next.back()++];
+      if (std::find(path.begin(), path.end(), cand) != path.end()) continue;  // a cycle
+      extended.back() = true;
+      path.push_back(cand);
+      next.push_back(0);
+      extended.push_back(false);
+      continue;
+    }
+    if (!extended.back()) out->push_back(path);  // a root, or every way up loops back
+    path.pop_back();
+    next.pop_back();
+    extended.pop_back();
+  }
+}
+
+void push(AsyncStack* s, AsyncFrame f) {
+  if (s->frames.size() < AsyncioReader::kMaxStackFrames) s->frames.push_back(f);
+}
+
+}  // namespace
+
+void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
+                                 std::vector<AsyncStack>* out) {
+  out->clear();
+  const Placement p = place(tasks, threads);
+  std::vector<bool> waits;
+  const auto up = awaiters_of(tasks, &waits);
+  std::vector<std::vector<size_t>> chains;
+  for (size_t leaf = 0; leaf < tasks.size(); ++leaf) {
+    if (tasks[leaf].state != TaskState::kPending || p.shadowed[leaf]) continue;
+    if (waits[leaf] && p.thread_of[leaf] < 0) continue;
+    const ThreadSample* th = p.thread_of[leaf] >= 0 ? &threads[p.thread_of[leaf]] : nullptr;
+    const size_t k = th ? p.on_thread.at(tasks[leaf].coro_frame).second : 0;
+    uint64_t native = th ? th->ts.native_id : 0;
+    if (!th) {
+      auto lt = p.running_on.find(tasks[leaf].loop);
+      native = lt != p.running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
+    }
+    chains_from(leaf, up, &chains);
+    for (const auto& chain : chains) {
+      AsyncStack s;
+      s.leaf = leaf;
+      s.running = th != nullptr;
+      s.native_thread = native;
+      s.paths = static_cast<uint32_t>(chains.size());
+      if (th)
+        for (size_t f = 0; f <= k; ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
+      for (size_t task : chain) {
+        if (task != leaf || !th)
+          for (const RawFrame& f : tasks[task].chain) push(&s, AsyncFrame{f.code, f.byte_offset, -1});
+        push(&s, AsyncFrame{0, -1, static_cast<int32_t>(task)});
+      }
+      if (th)
+        for (size_t f = k + 1; f < th->frames.size(); ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
+      out->push_back(std::move(s));
+    }
+  }
+}
+
+}  // namespace pyprofd

@@ -1,0 +1,71 @@
+"""Target for test_async's await-link tests: parents that wait on children through
+something other than a direct await. Every child sleeps; names tell who is who:
+  wait-parent   asyncio.wait([wait-0, wait-1])
+  tg-parent     (3.11+) asyncio.TaskGroup with tg-a and tg-b, which both await tg-shared
+  to-parent     (3.11+) awaits to-child inside asyncio.timeout()
+  anyio-parent  (where anyio imports) an anyio task group running anyio-a and anyio-b
+Writes "ready" to READY_FD once every task waits; runs until killed or argv[3] seconds."""
+import asyncio
+import os
+import sys
+
+
+async def leaf(seconds):
+    await asyncio.sleep(seconds)
+
+
+async def waits_on(task):
+    await task
+
+
+async def wait_parent(seconds):
+    children = [asyncio.create_task(leaf(seconds), name="wait-%d" % i) for i in range(2)]
+    await asyncio.wait(children)
+
+
+async def tg_parent(seconds):
+    shared = asyncio.create_task(leaf(seconds), name="tg-shared")
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(waits_on(shared), name="tg-a")
+        tg.create_task(waits_on(shared), name="tg-b")
+
+
+async def to_parent(seconds):
+    async with asyncio.timeout(seconds * 2):
+        await asyncio.create_task(leaf(seconds), name="to-child")
+
+
+async def anyio_parent(seconds):
+    import anyio
+
+    async def child(name):
+        asyncio.current_task().set_name(name)
+        await asyncio.sleep(seconds)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(child, "anyio-a")
+        tg.start_soon(child, "anyio-b")
+
+
+def parents():
+    out = [(wait_parent, "wait-parent")]
+    if hasattr(asyncio, "TaskGroup"):
+        out += [(tg_parent, "tg-parent"), (to_parent, "to-parent")]
+    try:
+        import anyio  # noqa: F401
+        out.append((anyio_parent, "anyio-parent"))
+    except ImportError:
+        pass
+    return out
+
+
+async def main(ready_fd, seconds):
+    tasks = [asyncio.create_task(f(seconds), name=name) for f, name in parents()]
+    await asyncio.sleep(0.2)
+    if ready_fd >= 0:
+        os.write(ready_fd, b"ready\n")
+    await asyncio.gather(*tasks)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]), float(sys.argv[3]) if len(sys.argv) > 3 else 30))
