@@ -14,30 +14,30 @@ AsyncioLayout make(int minor) {
     case 8:
       l.fut_state = 72; l.task_fut_waiter = 104; l.task_coro = 112; l.task_name = 120; l.task_size = 144;
       l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.func_closure = 48;
-      l.ts_dict = 152; l.holder_loop = 16;
+      l.ts_dict = 152; l.holder_loop = 16; l.frame_local0 = 360;
       break;
     case 9:
       l.fut_state = 80; l.task_fut_waiter = 144; l.task_coro = 152; l.task_name = 160; l.task_size = 184;
       l.coro_frame_object = true; l.frame_stacktop = true; l.f_stacktop = 72; l.func_closure = 48;
-      l.ts_dict = 152; l.holder_loop = 16;
+      l.ts_dict = 152; l.holder_loop = 16; l.frame_local0 = 360;
       break;
     case 10:
       l.fut_state = 88; l.task_fut_waiter = 152; l.task_coro = 160; l.task_name = 168; l.task_size = 192;
       l.f_stackdepth = 80; l.f_state = 108; l.state_created = -2; l.state_suspended = -1; l.func_closure = 72;
-      l.coro_frame_object = true; l.ts_dict = 152; l.holder_loop = 16;
+      l.coro_frame_object = true; l.ts_dict = 152; l.holder_loop = 16; l.frame_local0 = 352;
       break;
     case 11:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 80; l.gen_frame_state = 75; l.state_created = -2; l.state_suspended = -1;
       l.resume_marks_await = true; l.op_resume_alt = 150; l.func_closure = 72;
-      l.ts_dict = 128; l.holder_loop = 16;
+      l.ts_dict = 128; l.holder_loop = 16; l.frame_local0 = 72;
       break;
     case 12:
       l.fut_state = 88; l.task_fut_waiter = 128; l.task_coro = 136; l.task_name = 144; l.task_size = 176;
       l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -2; l.state_suspended = -1;
       l.resume_marks_await = true; l.op_resume_alt = 240; l.func_closure = 72;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
-      l.ts_dict = 112;
+      l.ts_dict = 112; l.frame_local0 = 72;
       break;
     case 13:
       l.fut_state = 96; l.task_fut_waiter = 112; l.task_coro = 120; l.task_name = 128; l.task_size = 144;
@@ -45,7 +45,7 @@ AsyncioLayout make(int minor) {
       l.op_resume = 0; l.func_closure = 72;
       l.state_marks_await = true; l.state_suspended_yield_from = -1;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
-      l.ts_running_loop = 304;
+      l.ts_running_loop = 304; l.frame_local0 = 72;
       break;
     default:  // unknown: no table
       l.minor = 0;

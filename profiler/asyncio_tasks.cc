@@ -496,12 +496,7 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
       refs.push_back(maybe_cells[j]);
     }
   }
-  auto link = [&](size_t waiter, size_t child) {
-    auto& aw = (*tasks)[waiter].awaits;
-    if (waiter == child || std::find(aw.begin(), aw.end(), child) != aw.end()) return;
-    aw.push_back(child);
-    if (aw.size() == 1 && (*tasks)[waiter].awaiting != "gather") (*tasks)[waiter].awaiting = (*tasks)[child].name;
-  };
+  auto link = [&](size_t waiter, size_t child) { add_await(tasks, waiter, child); };
   for (const Ref& r : refs) {
     auto w = waiter_owner.find(r.obj);
     if (w != waiter_owner.end()) link(w->second, r.task);
@@ -522,6 +517,10 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
     }
     if (p->second >= 0 && (*tasks)[p->second].state == TaskState::kPending) link(p->second, s.task);
   }
+  std::vector<std::pair<size_t, uint64_t>> held;  // (child task, object its callback holds)
+  for (const Ref& r : refs) held.emplace_back(r.task, r.obj);
+  for (const Ref& r : selves) held.emplace_back(r.task, r.obj);
+  link_frame_owners(tasks, held, waiter_owner);
 }
 
 bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {

@@ -158,6 +158,9 @@ class AsyncioReader {
                     const std::unordered_map<uint64_t, size_t>& index);
   void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
                       const std::unordered_map<uint64_t, size_t>& index);
+  void link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<std::pair<size_t, uint64_t>>& held,
+                         const std::unordered_map<uint64_t, size_t>& waiter_owner);
+  static void add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_t child);
   // 4. The running task of each loop.
   void mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
 

@@ -2,7 +2,7 @@
 tasks awaiting tasks nest; 1,000 tasks; a task set that mutates while sampled; a FastAPI endpoint's
 CPU work under its coroutine chain; `dump --async`; each pending task on the thread that runs its
 loop (a loop in a worker thread, one never run), in `dump` and in speedscope's per-thread profiles;
-children of asyncio.wait, TaskGroup, asyncio.timeout and anyio task groups under their parent."""
+children of asyncio.wait, as_completed, TaskGroup, asyncio.timeout and anyio task groups under their parent."""
 import json
 import os
 import re
@@ -137,7 +137,7 @@ class AsyncTest(unittest.TestCase):
 
     def expected_links(self, has_anyio):
         """Parent -> children, as the target builds them on this version."""
-        want = {"wait-parent": {"wait-0", "wait-1"}}
+        want = {"wait-parent": {"wait-0", "wait-1"}, "ac-parent": {"ac-0", "ac-1"}}
         if self.minor() >= 11:
             want.update({"tg-parent": {"tg-a", "tg-b"}, "tg-a": {"tg-shared"}, "tg-b": {"tg-shared"},
                          "to-parent": {"to-child"}})
@@ -177,6 +177,9 @@ class AsyncTest(unittest.TestCase):
         self.assertEqual(callers("<task wait-0>"), {"_wait"})
         self.assertIn("wait_parent", callers("wait"))
         self.assertEqual(callers("wait_parent"), {"<task wait-parent>"})
+        self.assertEqual(callers("<task ac-0>"), {"Queue.get" if self.minor() >= 11 else "get"})
+        self.assertIn("ac_parent", callers("_wait_for_one") | callers("as_completed.<locals>._wait_for_one") |
+                      callers("_AsCompletedIterator._wait_for_one"))
         if self.minor() >= 11:
             for child in ("tg-a", "tg-b"):
                 self.assertEqual(callers("<task %s>" % child), {"TaskGroup.__aexit__"})

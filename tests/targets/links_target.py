@@ -1,6 +1,7 @@
 """Target for test_async's await-link tests: parents that wait on children through
 something other than a direct await. Every child sleeps; names tell who is who:
   wait-parent   asyncio.wait([wait-0, wait-1])
+  ac-parent     asyncio.as_completed([ac-0, ac-1])
   tg-parent     (3.11+) asyncio.TaskGroup with tg-a and tg-b, which both await tg-shared
   to-parent     (3.11+) awaits to-child inside asyncio.timeout()
   anyio-parent  (where anyio imports) an anyio task group running anyio-a and anyio-b
@@ -21,6 +22,12 @@ async def waits_on(task):
 async def wait_parent(seconds):
     children = [asyncio.create_task(leaf(seconds), name="wait-%d" % i) for i in range(2)]
     await asyncio.wait(children)
+
+
+async def ac_parent(seconds):
+    children = [asyncio.create_task(leaf(seconds), name="ac-%d" % i) for i in range(2)]
+    for next_done in asyncio.as_completed(children):
+        await next_done
 
 
 async def tg_parent(seconds):
@@ -48,7 +55,7 @@ async def anyio_parent(seconds):
 
 
 def parents():
-    out = [(wait_parent, "wait-parent")]
+    out = [(wait_parent, "wait-parent"), (ac_parent, "ac-parent")]
     if hasattr(asyncio, "TaskGroup"):
         out += [(tg_parent, "tg-parent"), (to_parent, "to-parent")]
     try:
