@@ -12,7 +12,21 @@ PACKAGES=(
   # targets and readers used by tests, demo and benchmarks
   python3 python3-yappi python3-uvloop gunicorn python3-uvicorn python3-fastapi
   apache2-utils graphviz golang-go valgrind librsvg2-bin util-linux procps austin prometheus
+  chromium
 )
+
+# The speedscope web app (npm registry), for the test that opens our speedscope files in it.
+install_speedscope() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/pyprofd/speedscope"
+  [ -f "$dir/node_modules/speedscope/dist/release/index.html" ] && return 0
+  if ! command -v npm >/dev/null; then
+    echo "install-deps: npm missing: the speedscope app is not installed (its test will skip)"
+    return 0
+  fi
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --silent speedscope@1.25.0 ||
+    echo "install-deps: the speedscope app could not be installed (its test will skip)"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -20,6 +34,7 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  install_speedscope
   exit 0
 fi
 SUDO=""
@@ -27,3 +42,4 @@ SUDO=""
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -q
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+install_speedscope
