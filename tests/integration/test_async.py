@@ -94,6 +94,8 @@ class AsyncTest(unittest.TestCase):
         want.update({"main-%d" % i: ids["main"] for i in range(10)})
         want["orphan"] = None
         self.assertEqual({n: tasks[n]["thread"] for n in want if n in tasks}, want)
+        self.assertEqual(tasks["?"]["thread"], ids["main"])  # the task named "\x00\x01\x02"
+        self.assertNotIn("\x00", res.stdout.decode())
         self.assertIn('Tasks on thread %d "loop-thread": 201 tasks' % ids["worker"], text)  # + asyncio.run's task
         self.assertIn("Tasks whose loop is not running: 1 task", text)
 
@@ -121,6 +123,8 @@ class AsyncTest(unittest.TestCase):
         self.assertGreaterEqual(tasks_of[main[0]], {"main-%d" % i for i in range(10)})
         self.assertFalse({n for n in tasks_of[main[0]] if n.startswith("worker-")})
         self.assertEqual(tasks_of[orphan[0]], {"orphan"})
+        self.assertIn("?", tasks_of[main[0]])
+        self.assertRegex(res.stderr.decode(), r"\d+ task names could not be read cleanly \(shown as <task \?>\)")
         weights = [sum(p["weights"]) for p in doc["profiles"]]
         self.assertEqual(weights, sorted(weights, reverse=True), "busiest profile first")
         self.assertEqual(doc["activeProfileIndex"], 0)

@@ -1,7 +1,7 @@
 """Target for test_async's loop tests: which thread each pending task is shown on.
 The main thread runs a loop with tasks main-0..9; thread "loop-thread" runs a second loop
 with 200 tasks worker-0..199; a third loop, never run, holds the pending task "orphan".
-Every task sleeps. When in position it writes one JSON line to READY_FD:
+Every task sleeps; one more main-loop task is named "\x00\x01\x02" (shown as "<task ?>"). When in position it writes one JSON line to READY_FD:
 {"main": main thread's native id, "worker": loop-thread's native id}.
 Runs until WAIT_FD is closed or the time (argv[3], seconds) is up."""
 import asyncio
@@ -37,6 +37,8 @@ async def main(ready_fd, seconds):
     tasks = [loop.create_task(idle(seconds)) for _ in range(10)]
     for i, t in enumerate(tasks):
         t.set_name("main-%d" % i)
+    garbled = loop.create_task(idle(seconds))
+    garbled.set_name("\x00\x01\x02")
     await asyncio.sleep(0.05)
     ready.wait(30)
     if ready_fd >= 0:
