@@ -60,28 +60,41 @@ std::vector<std::vector<size_t>> awaiters_of(const std::vector<TaskInfo>& tasks,
 }
 
 // Every chain of awaiters from leaf to a root (a task no one awaits), depth-first, without
-// cycles, at most kMaxPaths chains of at most kMaxTaskDepth tasks.
-void chains_from(size_t leaf, const std::vector<std::vector<size_t>>& up, std::vector<std::vector<size_t>>* out) {
-  out->clear();
-  std::vector<size_t> path{leaf}, next{0};  // next: per depth, which awaiter to try next
-  std::vector<bool> extended{false};         // per depth: some awaiter was followed
-  while (!path.empty() && out->size() < AsyncioReader::kMaxPaths) {
-    const auto& ups = up[path.back()];
-    if (path.size() < AsyncioReader::kMaxTaskDepth && next.back() < ups.size()) {
-      size_t cand = ups[next.back()++];
-      if (std::find(path.begin(), path.end(), cand) != path.end()) continue;  // a cycle
-      extended.back() = true;
-      path.push_back(cand);
-      next.push_back(0);
-      extended.push_back(false);
-      continue;
+// cycles, at most kMaxPaths chains of at most kMaxTaskDepth tasks. Reuses its buffers
+// across calls (no allocation per task once they have grown).
+struct Chains {
+  std::vector<std::vector<size_t>> found;  // the first n are this leaf's chains
+  size_t n = 0;
+  std::vector<size_t> path, next;  // next: per depth, which awaiter to try next
+  std::vector<bool> extended;      // per depth: some awaiter was followed
+
+  void from(size_t leaf, const std::vector<std::vector<size_t>>& up) {
+    n = 0;
+    path.assign(1, leaf);
+    next.assign(1, 0);
+    extended.assign(1, false);
+    while (!path.empty() && n < AsyncioReader::kMaxPaths) {
+      const auto& ups = up[path.back()];
+      if (path.size() < AsyncioReader::kMaxTaskDepth && next.back() < ups.size()) {
+        size_t cand = ups[next.back()++];
+        if (std::find(path.begin(), path.end(), cand) != path.end()) continue;  // a cycle
+        extended.back() = true;
+        path.push_back(cand);
+        next.push_back(0);
+        extended.push_back(false);
+        continue;
+      }
+      if (!extended.back()) keep();  // a root, or every way up loops back
+      path.pop_back();
+      next.pop_back();
+      extended.pop_back();
     }
-    if (!extended.back()) out->push_back(path);  // a root, or every way up loops back
-    path.pop_back();
-    next.pop_back();
-    extended.pop_back();
   }
-}
+  void keep() {
+    if (n == found.size()) found.emplace_back();
+    found[n++].assign(path.begin(), path.end());
+  }
+};
 
 void push(AsyncStack* s, AsyncFrame f) {
   if (s->frames.size() < AsyncioReader::kMaxStackFrames) s->frames.push_back(f);
@@ -95,7 +108,7 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
   const Placement p = place(tasks, threads);
   std::vector<bool> waits;
   const auto up = awaiters_of(tasks, &waits);
-  std::vector<std::vector<size_t>> chains;
+  Chains chains;
   for (size_t leaf = 0; leaf < tasks.size(); ++leaf) {
     if (tasks[leaf].state != TaskState::kPending || p.shadowed[leaf]) continue;
     if (waits[leaf] && p.thread_of[leaf] < 0) continue;
@@ -106,13 +119,14 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
       auto lt = p.running_on.find(tasks[leaf].loop);
       native = lt != p.running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
     }
-    chains_from(leaf, up, &chains);
-    for (const auto& chain : chains) {
+    chains.from(leaf, up);
+    for (size_t c = 0; c < chains.n; ++c) {
+      const auto& chain = chains.found[c];
       AsyncStack s;
       s.leaf = leaf;
       s.running = th != nullptr;
       s.native_thread = native;
-      s.paths = static_cast<uint32_t>(chains.size());
+      s.paths = static_cast<uint32_t>(chains.n);
       if (th)
         for (size_t f = 0; f <= k; ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
       for (size_t task : chain) {
