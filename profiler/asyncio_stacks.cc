@@ -59,10 +59,16 @@ std::vector<std::vector<size_t>> awaiters_of(const std::vector<TaskInfo>& tasks,
   return up;
 }
 
+void push(AsyncStack* s, AsyncFrame f) {
+  if (s->frames.size() < AsyncioReader::kMaxStackFrames) s->frames.push_back(f);
+}
+
+}  // namespace
+
 // Every chain of awaiters from leaf to a root (a task no one awaits), depth-first, without
 // cycles, at most kMaxPaths chains of at most kMaxTaskDepth tasks. Reuses its buffers
 // across calls (no allocation per task once they have grown).
-struct Chains {
+struct AwaiterChains {
   std::vector<std::vector<size_t>> found;  // the first n are this leaf's chains
   size_t n = 0;
   std::vector<size_t> path, next;  // next: per depth, which awaiter to try next
@@ -96,11 +102,6 @@ struct Chains {
   }
 };
 
-void push(AsyncStack* s, AsyncFrame f) {
-  if (s->frames.size() < AsyncioReader::kMaxStackFrames) s->frames.push_back(f);
-}
-
-}  // namespace
 
 void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
                                  std::vector<AsyncStack>* out) {
@@ -108,8 +109,13 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
   const Placement p = place(tasks, threads);
   std::vector<bool> waits;
   const auto up = awaiters_of(tasks, &waits);
-  Chains chains;
+  AwaiterChains chains;
+  std::vector<int64_t> run_of = executor_parents(tasks);  // task -> its executor run, -1: none
   for (size_t leaf = 0; leaf < tasks.size(); ++leaf) {
+    if (run_of[leaf] >= 0) {
+      executor_stack(tasks, threads, executor_runs_[run_of[leaf]], leaf, up, &chains, out);
+      continue;
+    }
     if (tasks[leaf].state != TaskState::kPending || p.shadowed[leaf]) continue;
     if (waits[leaf] && p.thread_of[leaf] < 0) continue;
     const ThreadSample* th = p.thread_of[leaf] >= 0 ? &threads[p.thread_of[leaf]] : nullptr;
@@ -138,6 +144,45 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
         for (size_t f = k + 1; f < th->frames.size(); ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
       out->push_back(std::move(s));
     }
+  }
+}
+
+// The awaiting task of each executor run (by the future it waits on).
+std::vector<int64_t> AsyncioReader::executor_parents(const std::vector<TaskInfo>& tasks) const {
+  std::vector<int64_t> run_of(tasks.size(), -1);
+  if (executor_runs_.empty()) return run_of;
+  std::unordered_map<uint64_t, size_t> run_by_future;
+  for (size_t r = 0; r < executor_runs_.size(); ++r) run_by_future.emplace(executor_runs_[r].future, r);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    auto it = run_by_future.find(tasks[i].fut_waiter);
+    if (it != run_by_future.end() && tasks[i].state == TaskState::kPending && tasks[i].awaits.empty())
+      run_of[i] = static_cast<int64_t>(it->second);
+  }
+  return run_of;
+}
+
+// An executor thread's frames down to _WorkItem.run, then the awaiting task's chain and
+// its awaiters, then the thread's outer frames: one stack per chain of awaiters.
+void AsyncioReader::executor_stack(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
+                                   const ExecutorRun& run, size_t parent, const std::vector<std::vector<size_t>>& up,
+                                   AwaiterChains* chains, std::vector<AsyncStack>* out) const {
+  if (run.thread >= threads.size()) return;
+  const ThreadSample& th = threads[run.thread];
+  chains->from(parent, up);
+  for (size_t c = 0; c < chains->n; ++c) {
+    AsyncStack s;
+    s.leaf = parent;
+    s.running = true;
+    s.native_thread = th.ts.native_id;
+    s.paths = static_cast<uint32_t>(chains->n);
+    for (size_t f = 0; f <= run.depth && f < th.frames.size(); ++f)
+      push(&s, AsyncFrame{th.frames[f].code, th.frames[f].byte_offset, -1});
+    for (size_t task : chains->found[c]) {
+      for (const RawFrame& f : tasks[task].chain) push(&s, AsyncFrame{f.code, f.byte_offset, -1});
+      push(&s, AsyncFrame{0, -1, static_cast<int32_t>(task)});
+    }
+    for (size_t f = run.depth + 1; f < th.frames.size(); ++f) push(&s, AsyncFrame{th.frames[f].code, th.frames[f].byte_offset, -1});
+    out->push_back(std::move(s));
   }
 }
 

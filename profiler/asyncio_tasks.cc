@@ -435,75 +435,22 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
   for (const TaskInfo& t : *tasks) {
     for (size_t j : t.awaits) awaited[j] = true;
   }
-  struct Ref {
-    size_t task;    // whose callback
-    uint64_t obj;
-  };
-  std::vector<Ref> cbs;
+  std::vector<Held> cbs;
   for (size_t i = 0; i < tasks->size(); ++i) {
     if (awaited[i] || (*tasks)[i].state != TaskState::kPending) continue;
-    for (uint64_t cb : callbacks[i]) cbs.push_back(Ref{i, cb});
+    for (uint64_t cb : callbacks[i]) cbs.push_back(Held{i, cb});
   }
   if (cbs.empty()) return;
-  std::vector<uint8_t> buf(cbs.size() * kCallbackRead);
-  std::vector<ReadOp> ops;
-  for (size_t j = 0; j < cbs.size(); ++j) ops.push_back(ReadOp{cbs[j].obj, &buf[j * kCallbackRead], kCallbackRead});
-  readv_merged(&ops);
-  std::vector<Ref> tuples, selves, refs;
-  for (size_t j = 0; j < cbs.size(); ++j) {
-    if (!ops[j].ok) continue;
-    const uint8_t* b = &buf[j * kCallbackRead];
-    switch (type_info(field<uint64_t>(b, l_.ob_type)).kind) {
-      case Kind::kPartial: tuples.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->partial_args)}); break;
-      case Kind::kFunction: tuples.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->func_closure)}); break;
-      case Kind::kMethod: selves.push_back(Ref{cbs[j].task, field<uint64_t>(b, al_->method_self)}); break;
-      default: break;
-    }
-  }
-  // Tuple items (partial args, closure cells), one readv.
-  std::vector<uint8_t> tbuf(tuples.size() * kTupleRead);
-  ops.clear();
-  std::vector<size_t> tix;
-  for (size_t j = 0; j < tuples.size(); ++j) {
-    if (!plausible(tuples[j].obj)) continue;
-    ops.push_back(ReadOp{tuples[j].obj, &tbuf[j * kTupleRead], kTupleRead});
-    tix.push_back(j);
-  }
-  readv_merged(&ops);
-  std::vector<Ref> maybe_cells;
-  for (size_t o = 0; o < ops.size(); ++o) {
-    if (!ops[o].ok) continue;
-    size_t j = tix[o];
-    const uint8_t* b = &tbuf[j * kTupleRead];
-    if (type_info(field<uint64_t>(b, l_.ob_type)).kind != Kind::kTuple) continue;
-    int64_t n = std::min<int64_t>(field<int64_t>(b, l_.var_size), (kTupleRead - l_.tuple_items) / 8);
-    for (int64_t k = 0; k < n; ++k) {
-      uint64_t item = field<uint64_t>(b, l_.tuple_items + 8 * k);
-      if (plausible(item)) maybe_cells.push_back(Ref{tuples[j].task, item});
-    }
-  }
-  // Cells hold their content at cell_ref; anything else is taken as is.
-  std::vector<uint8_t> cbuf(maybe_cells.size() * 24);
-  ops.clear();
-  for (size_t j = 0; j < maybe_cells.size(); ++j) ops.push_back(ReadOp{maybe_cells[j].obj, &cbuf[j * 24], 24});
-  readv_merged(&ops);
-  for (size_t j = 0; j < maybe_cells.size(); ++j) {
-    if (!ops[j].ok) continue;
-    const uint8_t* b = &cbuf[j * 24];
-    if (type_info(field<uint64_t>(b, l_.ob_type)).kind == Kind::kCell) {
-      refs.push_back(Ref{maybe_cells[j].task, field<uint64_t>(b, al_->cell_ref)});
-    } else {
-      refs.push_back(maybe_cells[j]);
-    }
-  }
+  std::vector<Held> refs, selves;
+  callback_holdings(cbs, &refs, &selves);
   auto link = [&](size_t waiter, size_t child) { add_await(tasks, waiter, child); };
-  for (const Ref& r : refs) {
+  for (const Held& r : refs) {
     auto w = waiter_owner.find(r.obj);
     if (w != waiter_owner.end()) link(w->second, r.task);
   }
   // TaskGroup._on_task_done bound to the group: the group's _parent_task owns the child.
   std::unordered_map<uint64_t, int64_t> parents;
-  for (const Ref& s : selves) {
+  for (const Held& s : selves) {
     if (!plausible(s.obj) || index.count(s.obj)) continue;
     auto p = parents.find(s.obj);
     if (p == parents.end()) {
@@ -518,9 +465,65 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
     if (p->second >= 0 && (*tasks)[p->second].state == TaskState::kPending) link(p->second, s.task);
   }
   std::vector<std::pair<size_t, uint64_t>> held;  // (child task, object its callback holds)
-  for (const Ref& r : refs) held.emplace_back(r.task, r.obj);
-  for (const Ref& r : selves) held.emplace_back(r.task, r.obj);
+  for (const Held& r : refs) held.emplace_back(r.task, r.obj);
+  for (const Held& r : selves) held.emplace_back(r.task, r.obj);
   link_frame_owners(tasks, held, waiter_owner);
+}
+
+// What callables hold: partial args and closure cell contents (refs), bound methods'
+// selves (selves), each with the task of the callable it came from.
+void AsyncioReader::callback_holdings(const std::vector<Held>& cbs, std::vector<Held>* refs, std::vector<Held>* selves) {
+  std::vector<uint8_t> buf(cbs.size() * kCallbackRead);
+  std::vector<ReadOp> ops;
+  for (size_t j = 0; j < cbs.size(); ++j) ops.push_back(ReadOp{cbs[j].obj, &buf[j * kCallbackRead], kCallbackRead});
+  readv_merged(&ops);
+  std::vector<Held> tuples;
+  for (size_t j = 0; j < cbs.size(); ++j) {
+    if (!ops[j].ok) continue;
+    const uint8_t* b = &buf[j * kCallbackRead];
+    switch (type_info(field<uint64_t>(b, l_.ob_type)).kind) {
+      case Kind::kPartial: tuples.push_back(Held{cbs[j].task, field<uint64_t>(b, al_->partial_args)}); break;
+      case Kind::kFunction: tuples.push_back(Held{cbs[j].task, field<uint64_t>(b, al_->func_closure)}); break;
+      case Kind::kMethod: selves->push_back(Held{cbs[j].task, field<uint64_t>(b, al_->method_self)}); break;
+      default: break;
+    }
+  }
+  // Tuple items (partial args, closure cells), one readv.
+  std::vector<uint8_t> tbuf(tuples.size() * kTupleRead);
+  ops.clear();
+  std::vector<size_t> tix;
+  for (size_t j = 0; j < tuples.size(); ++j) {
+    if (!plausible(tuples[j].obj)) continue;
+    ops.push_back(ReadOp{tuples[j].obj, &tbuf[j * kTupleRead], kTupleRead});
+    tix.push_back(j);
+  }
+  readv_merged(&ops);
+  std::vector<Held> maybe_cells;
+  for (size_t o = 0; o < ops.size(); ++o) {
+    if (!ops[o].ok) continue;
+    size_t j = tix[o];
+    const uint8_t* b = &tbuf[j * kTupleRead];
+    if (type_info(field<uint64_t>(b, l_.ob_type)).kind != Kind::kTuple) continue;
+    int64_t n = std::min<int64_t>(field<int64_t>(b, l_.var_size), (kTupleRead - l_.tuple_items) / 8);
+    for (int64_t k = 0; k < n; ++k) {
+      uint64_t item = field<uint64_t>(b, l_.tuple_items + 8 * k);
+      if (plausible(item)) maybe_cells.push_back(Held{tuples[j].task, item});
+    }
+  }
+  // Cells hold their content at cell_ref; anything else is taken as is.
+  std::vector<uint8_t> cbuf(maybe_cells.size() * 24);
+  ops.clear();
+  for (size_t j = 0; j < maybe_cells.size(); ++j) ops.push_back(ReadOp{maybe_cells[j].obj, &cbuf[j * 24], 24});
+  readv_merged(&ops);
+  for (size_t j = 0; j < maybe_cells.size(); ++j) {
+    if (!ops[j].ok) continue;
+    const uint8_t* b = &cbuf[j * 24];
+    if (type_info(field<uint64_t>(b, l_.ob_type)).kind == Kind::kCell) {
+      refs->push_back(Held{maybe_cells[j].task, field<uint64_t>(b, al_->cell_ref)});
+    } else {
+      refs->push_back(maybe_cells[j]);
+    }
+  }
 }
 
 bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {

@@ -31,6 +31,8 @@
 
 namespace pyprofd {
 
+struct AwaiterChains;  // asyncio_stacks.cc
+
 enum class TaskState { kPending, kDone, kCancelled };
 
 struct TaskInfo {
@@ -98,6 +100,10 @@ class AsyncioReader {
   // Native id of the thread running loop (as of read_running_loops), 0 if none does.
   uint64_t loop_thread(uint64_t loop) const;
 
+  // Executor threads running a work item that a task awaits (loop.run_in_executor);
+  // build_stacks then puts each such thread's stack under the awaiting task.
+  void read_executor_threads(const std::vector<ThreadSample>& threads);
+
  private:
   enum class Kind : uint8_t {
     kOther, kNone, kCTask, kPyTask, kGathering, kFuture, kCoro, kGen, kWeakref,
@@ -158,6 +164,17 @@ class AsyncioReader {
                     const std::unordered_map<uint64_t, size_t>& index);
   void link_callbacks(std::vector<TaskInfo>* tasks, const std::vector<std::vector<uint64_t>>& callbacks,
                       const std::unordered_map<uint64_t, size_t>& index);
+  struct Held {
+    size_t task;   // whose callable
+    uint64_t obj;  // the callable, or what it holds
+  };
+  uint64_t awaited_through(uint64_t work_item);
+  std::vector<int64_t> executor_parents(const std::vector<TaskInfo>& tasks) const;
+  struct ExecutorRun;
+  void executor_stack(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
+                      const ExecutorRun& run, size_t parent, const std::vector<std::vector<size_t>>& up,
+                      AwaiterChains* chains, std::vector<AsyncStack>* out) const;
+  void callback_holdings(const std::vector<Held>& cbs, std::vector<Held>* refs, std::vector<Held>* selves);
   void link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<std::pair<size_t, uint64_t>>& held,
                          const std::unordered_map<uint64_t, size_t>& waiter_owner);
   static void add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_t child);
@@ -195,6 +212,11 @@ class AsyncioReader {
   std::unordered_map<uint64_t, bool> await_op_;       // instruction address -> "suspended in an await"
   size_t invalid_ = 0;
   size_t unreadable_names_ = 0;
+  struct ExecutorRun {
+    size_t thread, depth;  // the thread and its _WorkItem.run frame
+    uint64_t future;       // the asyncio future a task awaits, completed by that work item
+  };
+  std::vector<ExecutorRun> executor_runs_;
   std::unordered_map<uint64_t, uint64_t> loop_threads_;  // loop -> native id of the thread running it
   int64_t loops_read_at_ = 0;                            // CLOCK_MONOTONIC ns; 0: never
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing

@@ -127,6 +127,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   stats->invalid_tasks += asyncio_->invalid_tasks();
   stats->unreadable_task_names += asyncio_->unreadable_names();
   asyncio_->read_running_loops(threads_);
+  asyncio_->read_executor_threads(threads_);
   asyncio_->build_stacks(tasks_, threads_, &async_stacks_);
   bool cpu_mode = options_.mode == ProfileMode::kCpu;
   for (const auto& st : async_stacks_) {

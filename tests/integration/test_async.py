@@ -2,7 +2,7 @@
 tasks awaiting tasks nest; 1,000 tasks; a task set that mutates while sampled; a FastAPI endpoint's
 CPU work under its coroutine chain; `dump --async`; each pending task on the thread that runs its
 loop (a loop in a worker thread, one never run), in `dump` and in speedscope's per-thread profiles;
-children of asyncio.wait, as_completed, TaskGroup, asyncio.timeout and anyio task groups under their parent."""
+children of asyncio.wait, as_completed, run_in_executor, TaskGroup, asyncio.timeout and anyio task groups under their parent."""
 import json
 import os
 import re
@@ -184,6 +184,11 @@ class AsyncTest(unittest.TestCase):
         self.assertEqual(callers("<task ac-0>"), {"Queue.get" if self.minor() >= 11 else "get"})
         self.assertIn("ac_parent", callers("_wait_for_one") | callers("as_completed.<locals>._wait_for_one") |
                       callers("_AsCompletedIterator._wait_for_one"))
+        # run_in_executor: the executor thread's stack sits under the awaiting task.
+        run = "_WorkItem.run" if self.minor() >= 11 else "run"
+        self.assertEqual(callers("blocking"), {run})
+        self.assertIn("ex_parent", callers(run))
+        self.assertEqual(callers("ex_parent"), {"<task ex-parent>"})
         if self.minor() >= 11:
             for child in ("tg-a", "tg-b"):
                 self.assertEqual(callers("<task %s>" % child), {"TaskGroup.__aexit__"})

@@ -2,6 +2,7 @@
 something other than a direct await. Every child sleeps; names tell who is who:
   wait-parent   asyncio.wait([wait-0, wait-1])
   ac-parent     asyncio.as_completed([ac-0, ac-1])
+  ex-parent     loop.run_in_executor(None, blocking): the executor thread sleeps in blocking()
   tg-parent     (3.11+) asyncio.TaskGroup with tg-a and tg-b, which both await tg-shared
   to-parent     (3.11+) awaits to-child inside asyncio.timeout()
   anyio-parent  (where anyio imports) an anyio task group running anyio-a and anyio-b
@@ -9,6 +10,7 @@ Writes "ready" to READY_FD once every task waits; runs until killed or argv[3] s
 import asyncio
 import os
 import sys
+import time
 
 
 async def leaf(seconds):
@@ -28,6 +30,14 @@ async def ac_parent(seconds):
     children = [asyncio.create_task(leaf(seconds), name="ac-%d" % i) for i in range(2)]
     for next_done in asyncio.as_completed(children):
         await next_done
+
+
+def blocking(seconds):
+    time.sleep(seconds)
+
+
+async def ex_parent(seconds):
+    await asyncio.get_running_loop().run_in_executor(None, blocking, seconds)
 
 
 async def tg_parent(seconds):
@@ -55,7 +65,7 @@ async def anyio_parent(seconds):
 
 
 def parents():
-    out = [(wait_parent, "wait-parent"), (ac_parent, "ac-parent")]
+    out = [(wait_parent, "wait-parent"), (ac_parent, "ac-parent"), (ex_parent, "ex-parent")]
     if hasattr(asyncio, "TaskGroup"):
         out += [(tg_parent, "tg-parent"), (to_parent, "to-parent")]
     try:
