@@ -11,10 +11,12 @@ service under the same load, so their ratios are comparable within one run.
 
 usage: python3 bench/load.py --pyprofd BUILD/pyprofd [--pyprofd OTHER] [--seconds 20]
                              [--rate 100] [--reps 1] [--modes wall,wall-async,cpu,cpu-async]
-                             [--wrap 'strace -c -f -o FILE']
+                                          [--wrap 'strace -c -f -o FILE'] [--austin AUSTIN3]
+Austin (--austin) runs in wall and cpu (-s) mode; it has no ticks, so only per sample.
 """
 import argparse
 import os
+import re
 import shlex
 import signal
 import socket
@@ -35,6 +37,11 @@ MODES = {
     "cpu-async": ["--mode", "cpu", "--async"],
 }
 _live = []  # every process started here, ended by pid on exit
+
+
+def per(cpu_s, n):
+    """Microseconds of CPU per tick or sample (nan when there are none: Austin has no ticks)."""
+    return 1e6 * cpu_s / n if n else float("nan")
 
 
 def free_port():
@@ -117,6 +124,30 @@ def record(pyprofd, master, mode, rate, seconds, wrap):
     return s
 
 
+AUSTIN_MODES = {"wall": [], "cpu": ["-s"]}  # -s (sleepless): idle samples dropped, austin's cpu mode
+
+
+def record_austin(austin, master, mode, rate, seconds):
+    """Austin (built from its sources; never Debian's 1.0.1) on the same tree: -C follows
+    children. Samples from its 'Error rate : x/N' line; no ticks, so per sample only."""
+    out = os.path.join(tempfile.gettempdir(), "pyprofd-load.austin")
+    cmd = [austin, "-C", "-i", str(int(1e6 / rate)), "-x", str(int(round(seconds))), "-p", str(master), "-o", out]
+    cmd += AUSTIN_MODES[mode]
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
+    _live.append(proc)
+    _, status, ru = os.wait4(proc.pid, 0)
+    proc.returncode = status
+    err.seek(0)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", err.read().decode(errors="replace"))
+    m = re.search(r"Error rate : (\d+)/(\d+)", text)
+    if status != 0 or not m:
+        raise RuntimeError("austin failed (%s): %s\n%s" % (status, " ".join(cmd), text[-2000:]))
+    n = int(m.group(2))
+    return dict(cpu_s=ru.ru_utime + ru.ru_stime, sys_s=ru.ru_stime, samples=n, ticks=0, invalid=int(m.group(1)),
+                first_sample_ms=float("nan"), us_per_tick=float("nan"))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pyprofd", action="append", required=True, help="a pyprofd binary (repeat to compare builds)")
@@ -124,6 +155,7 @@ def main():
     ap.add_argument("--rate", type=int, default=100)
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--modes", default="wall,wall-async,cpu,cpu-async")
+    ap.add_argument("--austin", help="an Austin 3.x binary built from its sources, run beside pyprofd (wall, cpu)")
     ap.add_argument("--wrap", default="", help="a command to run pyprofd under, e.g. 'strace -c -f -o out.txt'")
     a = ap.parse_args()
     modes = a.modes.split(",")
@@ -131,7 +163,8 @@ def main():
         if m not in MODES:
             sys.exit("load.py: unknown mode %r (one of %s)" % (m, ", ".join(MODES)))
     binaries = [os.path.abspath(p) for p in a.pyprofd]
-    for b in binaries:
+    austin = os.path.abspath(a.austin) if a.austin else None
+    for b in binaries + ([austin] if austin else []):
         if not os.access(b, os.X_OK):
             sys.exit("load.py: %s is not executable" % b)
 
@@ -143,16 +176,20 @@ def main():
         load_rps(warm)
         for rep in range(a.reps):
             for mode in modes:
-                for b in binaries:
+                runs = binaries + ([austin] if austin and mode in AUSTIN_MODES else [])
+                for b in runs:
                     load = start_load(port, int(a.seconds + 4))
-                    time.sleep(1)  # the load is up before pyprofd starts
-                    s = record(b, service.pid, mode, a.rate, a.seconds, shlex.split(a.wrap))
+                    time.sleep(1)  # the load is up before the profiler starts
+                    if b == austin:
+                        s = record_austin(b, service.pid, mode, a.rate, a.seconds)
+                    else:
+                        s = record(b, service.pid, mode, a.rate, a.seconds, shlex.split(a.wrap))
                     s["rps"] = load_rps(load)
                     s.update(binary=b, mode=mode, rep=rep)
                     rows.append(s)
                     print("%-10s %-40s cpu %.3f s  %6.1f us/tick %6.1f us/sample  samples %d ticks %d invalid %d "
-                          "first %.1f ms  rps %.1f" % (mode, b, s["cpu_s"], 1e6 * s["cpu_s"] / max(s["ticks"], 1),
-                                                       1e6 * s["cpu_s"] / max(s["samples"], 1), s["samples"],
+                          "first %.1f ms  rps %.1f" % (mode, b, s["cpu_s"], per(s["cpu_s"], s["ticks"]),
+                                                       per(s["cpu_s"], s["samples"]), s["samples"],
                                                        s["ticks"], s["invalid"], s["first_sample_ms"], s["rps"]),
                           flush=True)
     finally:
@@ -160,8 +197,9 @@ def main():
             stop(p)
 
     print()
-    print("`python3 bench/load.py %s --seconds %g --rate %d --reps %d --modes %s`" % (
-        " ".join("--pyprofd " + p for p in a.pyprofd), a.seconds, a.rate, a.reps, a.modes))
+    print("`python3 bench/load.py %s%s --seconds %g --rate %d --reps %d --modes %s`" % (
+        " ".join("--pyprofd " + p for p in a.pyprofd), " --austin " + a.austin if a.austin else "", a.seconds,
+        a.rate, a.reps, a.modes))
     print()
     print("| build | mode | whole-process CPU µs/tick | µs/sample | own loop µs/tick | samples | ticks | invalid "
           "| first sample ms | service req/s |")
@@ -172,13 +210,15 @@ def main():
             return fmt % xs[0]
         return (fmt + " [" + fmt + "–" + fmt + "]") % (statistics.median(xs), min(xs), max(xs))
 
-    for b in binaries:
+    for b in binaries + ([austin] if austin else []):
         for mode in modes:
             rs = [r for r in rows if r["binary"] == b and r["mode"] == mode]
+            if not rs:
+                continue
             print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 os.path.relpath(b), mode,
-                md([1e6 * r["cpu_s"] / max(r["ticks"], 1) for r in rs], "%.0f"),
-                md([1e6 * r["cpu_s"] / max(r["samples"], 1) for r in rs], "%.1f"),
+                md([per(r["cpu_s"], r["ticks"]) for r in rs], "%.0f"),
+                md([per(r["cpu_s"], r["samples"]) for r in rs], "%.1f"),
                 md([r["us_per_tick"] for r in rs], "%.0f"),
                 md([r["samples"] for r in rs], "%d"), md([r["ticks"] for r in rs], "%d"),
                 md([r["invalid"] for r in rs], "%d"), md([r["first_sample_ms"] for r in rs], "%.1f"),
