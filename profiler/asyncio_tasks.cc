@@ -161,14 +161,17 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
 // per level where something new appears. The walk checks every link as before: a
 // prefetched object is just bytes read a moment earlier in the same tick.
 size_t AsyncioReader::from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const {
-  auto p = prefetched_.find(addr);
-  if (p == prefetched_.end() || p->second.second < min || p->second.second > max) return 0;
-  std::memcpy(dst, prefetch_buf_.data() + p->second.first, p->second.second);
-  return p->second.second;
+  auto p = std::lower_bound(prefetched_.begin(), prefetched_.end(), Prefetched{addr, 0, 0},
+                            [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
+  if (p == prefetched_.end() || p->addr != addr || p->len < min || p->len > max) return 0;
+  std::memcpy(dst, prefetch_buf_.data() + p->offset, p->len);
+  return p->len;
 }
 
-void AsyncioReader::remember_read(uint64_t addr, size_t len) {
-  if (chain_reads_next_.size() < kMaxPrefetch) chain_reads_next_.emplace_back(addr, len);
+size_t AsyncioReader::remember_read(uint64_t addr, size_t len) {
+  if (chain_reads_next_.size() >= kMaxPrefetch) return SIZE_MAX;
+  chain_reads_next_.emplace_back(addr, len);
+  return chain_reads_next_.size() - 1;
 }
 
 void AsyncioReader::prefetch_chains() {
@@ -176,9 +179,9 @@ void AsyncioReader::prefetch_chains() {
   size_t total = 0;
   for (const auto& r : chain_reads_) total += r.second;
   if (chain_reads_.empty() || total > kMaxPrefetchBytes) return;
-  prefetch_buf_.assign(total, 0);
-  std::vector<ReadOp> ops;
-  ops.reserve(chain_reads_.size());
+  prefetch_buf_.resize(total);  // every byte used is overwritten by the read
+  std::vector<ReadOp>& ops = prefetch_ops_;
+  ops.clear();
   size_t off = 0;
   for (const auto& r : chain_reads_) {
     ops.push_back(ReadOp{r.first, prefetch_buf_.data() + off, r.second});
@@ -187,9 +190,12 @@ void AsyncioReader::prefetch_chains() {
   readv_merged(&ops);
   off = 0;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (ops[i].ok) prefetched_.emplace(chain_reads_[i].first, std::make_pair(off, chain_reads_[i].second));
+    if (ops[i].ok) prefetched_.push_back(Prefetched{chain_reads_[i].first, off, chain_reads_[i].second});
     off += chain_reads_[i].second;
   }
+  // Sorted for lookups (a vector, not a map: nothing allocated per object each tick).
+  std::stable_sort(prefetched_.begin(), prefetched_.end(),
+                   [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
 }
 
 void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end) {
@@ -221,13 +227,14 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
 void AsyncioReader::read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min) {
   const std::vector<uint64_t>& addrs = w.addrs;
   out->assign(addrs.size() * len, 0);
-  w.ok.assign(addrs.size(), false);
+  w.got.assign(addrs.size(), 0);
+  w.remembered.assign(addrs.size(), SIZE_MAX);
   ops_.clear();
   missed_.clear();
   for (size_t j = 0; j < addrs.size(); ++j) {
     if (size_t got = from_prefetch(addrs[j], min, len, out->data() + j * len)) {
-      w.ok[j] = true;
-      remember_read(addrs[j], got);
+      w.got[j] = got;
+      w.remembered[j] = remember_read(addrs[j], got);
       ++hits_;
       continue;
     }
@@ -239,13 +246,23 @@ void AsyncioReader::read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t
   for (size_t m = 0; m < missed_.size(); ++m) {
     size_t j = missed_[m];
     if (ops_[m].ok) {
-      w.ok[j] = true;
-      remember_read(addrs[j], len);
+      w.got[j] = len;
+      w.remembered[j] = remember_read(addrs[j], len);
     } else if (min < len && mem_.read(addrs[j], out->data() + j * len, min)) {
-      w.ok[j] = true;  // an object near the end of its mapping: next time read only min bytes
-      remember_read(addrs[j], min);
+      w.got[j] = min;  // an object near the end of its mapping: next time read only min bytes
+      w.remembered[j] = remember_read(addrs[j], min);
     }
   }
+}
+
+// Next tick, object j is prefetched with only the bytes this tick needed of it (its
+// header and frame, and the value stack up to the awaited object): a suspended coroutine
+// keeps its stack depth, and copying the whole peek for every chain object of every task
+// was most of the prefetch's cost. If it has grown, the awaited object is read on its own.
+void AsyncioReader::trim_remembered(const ChainWalk& w, size_t j, size_t need, size_t min, size_t max) {
+  size_t idx = w.remembered[j];
+  if (idx >= chain_reads_next_.size() || w.got[j] < min) return;
+  chain_reads_next_[idx].second = std::min(std::max(need, min), max);
 }
 
 namespace {
@@ -272,8 +289,9 @@ void AsyncioReader::chain_generators(ChainWalk& w) {
   read_objects(w, &w.buf, gen_len, gen_min);
   w.live.clear();
   for (size_t j = 0; j < w.cur.size(); ++j) {
-    if (!w.ok[j]) continue;
+    if (!w.got[j]) continue;
     const uint8_t* g = &w.buf[j * gen_len];
+    trim_remembered(w, j, gen_min, gen_min, gen_len);  // unless it is suspended in an await (below)
     uint64_t type = field<uint64_t>(g, l_.ob_type);
     Kind k = type_info(type).kind;
     if (k != Kind::kCoro && k != Kind::kGen) {  // a future, or not a Python coroutine: the chain ends
@@ -307,7 +325,8 @@ void AsyncioReader::chain_generators(ChainWalk& w) {
     if (!suspended || stacktop < 1 || stacktop > (1 << 16) || (al_->state_marks_await && !in_yield_from)) continue;
     it.tos_addr = it.frame + al_->if_localsplus + 8 * static_cast<uint64_t>(stacktop - 1);
     if (al_->resume_marks_await) it.op_addr = instr + 2;
-    if (!peek(g, gen_len, it.obj, it.tos_addr, &it.tos)) it.tos = 0;
+    if (!peek(g, w.got[j], it.obj, it.tos_addr, &it.tos)) it.tos = 0;
+    if (it.tos_addr > it.obj) trim_remembered(w, j, it.tos_addr + 8 - it.obj, gen_min, gen_len);
     w.live.push_back(it);
   }
 }
@@ -322,9 +341,10 @@ void AsyncioReader::chain_frame_objects(ChainWalk& w) {
   std::vector<ChainItem> susp;
   std::vector<uint64_t> need_code;
   for (size_t j = 0; j < w.live.size(); ++j) {
-    if (!w.ok[j]) continue;
+    if (!w.got[j]) continue;
     ChainItem it = w.live[j];
     const uint8_t* f = &w.fbuf[j * frame_len];
+    trim_remembered(w, j, l_.fr_size, l_.fr_size, frame_len);  // unless it is suspended in an await (below)
     if (w.depth == 0) (*w.tasks)[it.task].coro_frame = it.frame;
     uint64_t code = field<uint64_t>(f, l_.fr_code);
     int32_t lasti = field<int32_t>(f, l_.fr_lasti);
@@ -346,7 +366,8 @@ void AsyncioReader::chain_frame_objects(ChainWalk& w) {
     int32_t offset = lasti < 0 ? -1 : lasti * l_.lasti_unit;
     w.frames[it.task].push_back(RawFrame{code, offset, it.frame});
     if (!suspended || !plausible(it.tos_addr)) continue;
-    if (!peek(&w.fbuf[j * frame_len], frame_len, it.frame, it.tos_addr, &it.tos)) it.tos = 0;
+    if (!peek(&w.fbuf[j * frame_len], w.got[j], it.frame, it.tos_addr, &it.tos)) it.tos = 0;
+    if (it.tos_addr > it.frame) trim_remembered(w, j, it.tos_addr + 8 - it.frame, l_.fr_size, frame_len);
     it.code = code;
     // The opcode after f_lasti (2 bytes on) must be YIELD_FROM (it is re-executed on resume).
     it.op_addr = static_cast<uint64_t>(lasti) * l_.lasti_unit + 2;

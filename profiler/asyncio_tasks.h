@@ -141,7 +141,8 @@ class AsyncioReader {
     std::vector<ChainItem> cur, live, next;
     std::vector<uint8_t> buf, fbuf;
     std::vector<uint64_t> addrs;
-    std::vector<bool> ok;
+    std::vector<size_t> got;         // read_objects: bytes read of each object (0: not read)
+    std::vector<size_t> remembered;  // its entry in chain_reads_next_ (SIZE_MAX: none)
     size_t depth = 0;
   };
 
@@ -197,7 +198,10 @@ class AsyncioReader {
   // their length, or 0 if not prefetched.
   size_t from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const;
   // Prefetch len bytes at addr next tick.
-  void remember_read(uint64_t addr, size_t len);
+  // Its index in chain_reads_next_ (SIZE_MAX when full).
+  size_t remember_read(uint64_t addr, size_t len);
+  // Shrinks what is prefetched of w.addrs[j] next tick to need bytes, within [min, max].
+  void trim_remembered(const ChainWalk& w, size_t j, size_t need, size_t min, size_t max);
   void readv_merged(std::vector<ReadOp>* ops) { merged_.read(mem_, ops); }
 
   RemoteMemory& mem_;
@@ -221,7 +225,12 @@ class AsyncioReader {
   int64_t loops_read_at_ = 0;                            // CLOCK_MONOTONIC ns; 0: never
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing
   std::vector<std::pair<uint64_t, size_t>> chain_reads_, chain_reads_next_;  // (address, length) per tick
-  std::unordered_map<uint64_t, std::pair<size_t, size_t>> prefetched_;       // address -> (offset, length)
+  struct Prefetched {
+    uint64_t addr;
+    size_t offset, len;  // in prefetch_buf_
+  };
+  std::vector<Prefetched> prefetched_;  // sorted by address
+  std::vector<ReadOp> prefetch_ops_;
   std::vector<uint8_t> prefetch_buf_;
   MergedReads merged_;
   std::vector<ReadOp> ops_;     // read_chains' reads of the current step

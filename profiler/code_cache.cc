@@ -23,6 +23,12 @@ void signature_of(const uint8_t* buf, const Layout& l, uint64_t out[4]) {
   out[3] = static_cast<uint64_t>(field<int32_t>(buf, l.co_firstlineno));
 }
 
+// Bytes from the object's start that hold ob_type and every signature field.
+size_t signature_len(const Layout& l) {
+  uint32_t end = std::max({l.ob_type + 8, l.co_name + 8, l.co_filename + 8, l.co_linetable + 8, l.co_firstlineno + 4});
+  return std::min<size_t>(end, l.co_size);
+}
+
 }  // namespace
 
 int CodeInfo::line(int32_t byte_offset) const {
@@ -49,16 +55,19 @@ size_t CodeCache::revalidate(size_t max) {
   if (addrs.size() > max) addrs.resize(max);
   revalidate_from_ = addrs.back() + 1;
 
+  // Only the identifying fields, and neighbouring code objects (one module's, allocated
+  // together) in one span: the kernel's cost is per iovec and page, not per byte.
   const Layout& l = layout_;
-  std::vector<uint8_t> bufs(addrs.size() * l.co_size);
+  const size_t len = signature_len(l);
+  std::vector<uint8_t> bufs(addrs.size() * len);
   std::vector<ReadOp> ops;
-  for (size_t i = 0; i < addrs.size(); ++i) ops.push_back(ReadOp{addrs[i], &bufs[i * l.co_size], l.co_size});
-  mem_.readv(ops.data(), ops.size());
+  for (size_t i = 0; i < addrs.size(); ++i) ops.push_back(ReadOp{addrs[i], &bufs[i * len], len});
+  merged_.read(mem_, &ops);
   size_t dropped = 0;
   for (size_t i = 0; i < addrs.size(); ++i) {
     uint64_t sig[4] = {};
-    if (ops[i].ok) signature_of(&bufs[i * l.co_size], l, sig);
-    bool same = ops[i].ok && (code_type_ == 0 || field<uint64_t>(&bufs[i * l.co_size], l.ob_type) == code_type_) &&
+    if (ops[i].ok) signature_of(&bufs[i * len], l, sig);
+    bool same = ops[i].ok && (code_type_ == 0 || field<uint64_t>(&bufs[i * len], l.ob_type) == code_type_) &&
                 std::equal(sig, sig + 4, cache_[addrs[i]]->signature);
     if (!same) {
       cache_.erase(addrs[i]);

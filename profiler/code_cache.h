@@ -10,6 +10,7 @@
 #include "profiler/layout.h"
 #include "profiler/py_objects.h"
 #include "profiler/remote_memory.h"
+#include "profiler/span_batch.h"
 #include "symbolizer/line_table.h"
 
 namespace pyprofd {
@@ -59,6 +60,7 @@ class CodeCache {
   std::unordered_map<uint64_t, std::unique_ptr<CodeInfo>> cache_;
   std::unordered_map<uint64_t, bool> negative_;  // addresses known not to be code, bounded
   uint64_t revalidate_from_ = 0;                  // next address to check, round-robin
+  MergedReads merged_;                            // revalidate's reads, merged into spans
 };
 
 }  // namespace pyprofd

@@ -13,7 +13,9 @@ namespace pyprofd {
 namespace {
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
 constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
-constexpr size_t kRevalidateBatch = 256;  // code objects re-checked each time (4 readv calls)
+// Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
+// (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
+constexpr size_t kRevalidateBatch = 64;
 constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
@@ -41,6 +43,10 @@ ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const Sampli
 }
 
 const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
+  static const std::string kNone;
+  // 0: a task whose thread is not known; it has no name to find (and looking for one
+  // re-read threading's names five times a second).
+  if (!thread_id) return kNone;
   auto it = names_.find(thread_id);
   if (it != names_.end()) return it->second;
   int64_t now = monotonic_ns();
@@ -50,7 +56,6 @@ const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
     it = names_.find(thread_id);
     if (it != names_.end()) return it->second;
   }
-  static const std::string kNone;
   return kNone;
 }
 

@@ -91,13 +91,15 @@ void SamplingSession::try_attach(pid_t pid) {
   samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
 }
 
-void SamplingSession::scan_children() {
+bool SamplingSession::scan_children() {
+  const size_t before = samplers_.size();
   std::vector<pid_t> found;
-  for (pid_t pid : tree_) children_of(pid, &found);
+  for (pid_t pid : tree_) children_.children_of(pid, &found);
   for (pid_t child : found) tree_.insert(child);
   for (auto it = tree_.begin(); it != tree_.end();) {
     pid_t pid = *it;
     if (!process_exists(pid)) {
+      children_.forget(pid);
       if (samplers_.count(pid)) retired_threads_ += samplers_[pid]->threads_seen();
       samplers_.erase(pid);
       attempts_.erase(pid);
@@ -107,6 +109,7 @@ void SamplingSession::scan_children() {
     if (!samplers_.count(pid)) try_attach(pid);
     ++it;
   }
+  return samplers_.size() > before;
 }
 
 bool SamplingSession::reap_launched() {
@@ -138,7 +141,11 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
   int64_t next = start;  // the period grid
   int64_t deadline = start;
   int64_t last_tick = start - period;  // the first sample stands for one period
-  int64_t next_scan = start + kTreeScanNs;
+  // The first tree scan right after the first tick (the root's sample is not delayed by
+  // the children's attach); a tick that attached processes is followed at once by one
+  // that samples them. With --pid MASTER of an idle master, a cpu-mode recording waited
+  // 100 ms for its first sample (the workers').
+  int64_t next_scan = start;
   int64_t next_status = start + kStatusNs;
 
   while (!*stop) {
@@ -179,7 +186,7 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
 
     if (now >= next_scan) {
       next_scan = now + kTreeScanNs;
-      if (options_.subprocesses) scan_children();
+      if (options_.subprocesses && scan_children()) deadline = monotonic_ns();
       if (reap_launched()) break;
       // The daemon's targets come and go; record ends with its last one.
       bool alone = !options_.keep_running && samplers_.empty();

@@ -14,6 +14,7 @@
 
 #include "profiler/attach.h"
 #include "profiler/process_sampler.h"
+#include "profiler/process_tree.h"
 #include "model/sample_sink.h"
 
 namespace pyprofd {
@@ -80,7 +81,7 @@ class SamplingSession {
   bool reap_launched();
 
  private:
-  void scan_children();
+  bool scan_children();  // true if it attached a process (one exited at the same time may hide it: rare, harmless)
   void try_attach(pid_t pid);
 
   SessionOptions options_;
@@ -91,6 +92,7 @@ class SamplingSession {
   std::map<pid_t, int> attempts_; // failed attaches per process (bounded retries)
   size_t retired_threads_ = 0;     // threads seen by samplers already dropped
   pid_t root_ = 0;
+  ChildScanner children_;          // the tree's /proc children files, kept open
 };
 
 }  // namespace pyprofd

@@ -277,9 +277,11 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const Ops& ops,
   if (chunk_data_ && addr >= chunk_base_ && addr - chunk_base_ <= chunk_len_ &&
       chunk_len_ - (addr - chunk_base_) >= frame_read_)
     return chunk_data_ + (addr - chunk_base_);
+  // The guess holds the last walk's frames in walk order: the next one is tried first.
   const uint8_t* f = nullptr;
+  if (outside_hint_ < g.batch.size() && g.batch.addr(outside_hint_) == addr) f = g.batch.get(outside_hint_++, ops);
   for (size_t j = 0; j < g.batch.size() && !f; ++j)
-    if (g.batch.addr(j) == addr) f = g.batch.get(j, ops);
+    if (g.batch.addr(j) == addr) f = g.batch.get(j, ops), outside_hint_ = j + 1;
   if (!f) {
     ++late_reads_;
     if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
@@ -321,9 +323,12 @@ const uint8_t* StackWalker::confirmed_frame(uint64_t addr) const {
 WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok,
                                                 const Ops& ops, std::vector<RawFrame>* frames) {
   outside_.clear();
+  outside_hint_ = 0;
   size_t n_outside = 0;
   WalkStatus status = walk_chain(ts, g, top, chunk_ok, ops, frames, &n_outside);
-  g.frames = outside_;  // read with the others next time
+  // Read with the others next time. (Adding frames that earlier walks saw, as for frame
+  // objects, cost more than it saved under load: bench/load.py, BENCHMARKS.md.)
+  g.frames.swap(outside_);
   return status;
 }
 

@@ -128,6 +128,7 @@ class StackWalker {
   std::vector<ReadOp> own_ops_;
   std::vector<uint64_t> walked_;   // remember_frames: this walk's frames, sorted
   std::vector<uint64_t> outside_;  // 3.11+: frames of this walk outside the chunk
+  size_t outside_hint_ = 0;        // 3.11+: the guess entry frame_bytes tries first
 };
 
 }  // namespace pyprofd
