@@ -1,4 +1,4 @@
-// CPython 3.13 starts _PyRuntime with _Py_DebugOffsets: a cookie, the version
+// CPython 3.13+ starts _PyRuntime with _Py_DebugOffsets: a cookie, the version
 // and the offsets a debugger needs, written by the interpreter itself. Reading
 // them from the target beats a built-in table when they are there.
 #pragma once
@@ -10,8 +10,10 @@
 
 namespace pyprofd {
 
-// Our mirror of 3.13's _Py_DebugOffsets (field order of
-// include/python3.13/internal/pycore_runtime.h; every field is a uint64).
+// Our mirrors of _Py_DebugOffsets, one per structure version: fields are inserted in
+// the middle of sections from one version to the next, so each version needs its own.
+// The field order is that of the version's own header (every field is a uint64):
+// 3.13 internal/pycore_runtime.h, 3.14/3.15 internal/pycore_debug_offsets.h.
 struct DebugOffsets313 {
   char cookie[8];
   uint64_t version;  // PY_VERSION_HEX
@@ -44,15 +46,115 @@ struct DebugOffsets313 {
 };
 static_assert(sizeof(DebugOffsets313) == 584, "mirror of 3.13 _Py_DebugOffsets");
 
+// 3.14 (H314 internal/pycore_debug_offsets.h:67-236): threads_main, code_object_generation,
+// tlbc_generation, stackpointer, tlbc_index, co_tlbc, set_object, gen_object, llist_node
+// and debugger_support are new.
+struct DebugOffsets314 {
+  char cookie[8];
+  uint64_t version;
+  uint64_t free_threaded;
+  struct { uint64_t size, finalizing, interpreters_head; } runtime_state;
+  struct {
+    uint64_t size, id, next, threads_head, threads_main, gc, imports_modules, sysdict, builtins,
+        ceval_gil, gil_runtime_state, gil_runtime_state_enabled, gil_runtime_state_locked,
+        gil_runtime_state_holder, code_object_generation, tlbc_generation;
+  } interpreter_state;
+  struct {
+    uint64_t size, prev, next, interp, current_frame, thread_id, native_thread_id,
+        datastack_chunk, status;
+  } thread_state;
+  struct {
+    uint64_t size, previous, executable, instr_ptr, localsplus, owner, stackpointer, tlbc_index;
+  } interpreter_frame;
+  struct {
+    uint64_t size, filename, name, qualname, linetable, firstlineno, argcount, localsplusnames,
+        localspluskinds, co_code_adaptive, co_tlbc;
+  } code_object;
+  struct { uint64_t size, ob_type; } pyobject;
+  struct { uint64_t size, tp_name, tp_repr, tp_flags; } type_object;
+  struct { uint64_t size, ob_item, ob_size; } tuple_object;
+  struct { uint64_t size, ob_item, ob_size; } list_object;
+  struct { uint64_t size, used, table, mask; } set_object;
+  struct { uint64_t size, ma_keys, ma_values; } dict_object;
+  struct { uint64_t size, ob_fval; } float_object;
+  struct { uint64_t size, lv_tag, ob_digit; } long_object;
+  struct { uint64_t size, ob_size, ob_sval; } bytes_object;
+  struct { uint64_t size, state, length, asciiobject_size; } unicode_object;
+  struct { uint64_t size, collecting; } gc;
+  struct { uint64_t size, gi_name, gi_iframe, gi_frame_state; } gen_object;
+  struct { uint64_t next, prev; } llist_node;
+  struct {
+    uint64_t eval_breaker, remote_debugger_support, remote_debugging_enabled, debugger_pending_call,
+        debugger_script_path, debugger_script_path_size;
+  } debugger_support;
+};
+static_assert(sizeof(DebugOffsets314) == 760, "mirror of 3.14 _Py_DebugOffsets");
+
+// 3.15 (H315 internal/pycore_debug_offsets.h:67-260): thread_state gains base_frame,
+// last_profiled_frame(_seq) after current_frame and holds_gil ... exc_state after status;
+// err_stackitem, tp_basicsize/tp_dictoffset, heap_type_object, compactunicodeobject_size
+// and three gc fields are new.
+struct DebugOffsets315 {
+  char cookie[8];
+  uint64_t version;
+  uint64_t free_threaded;
+  struct { uint64_t size, finalizing, interpreters_head; } runtime_state;
+  struct {
+    uint64_t size, id, next, threads_head, threads_main, gc, imports_modules, sysdict, builtins,
+        ceval_gil, gil_runtime_state, gil_runtime_state_enabled, gil_runtime_state_locked,
+        gil_runtime_state_holder, code_object_generation, tlbc_generation;
+  } interpreter_state;
+  struct {
+    uint64_t size, prev, next, interp, current_frame, base_frame, last_profiled_frame,
+        last_profiled_frame_seq, thread_id, native_thread_id, datastack_chunk, status, holds_gil,
+        gil_requested, current_exception, exc_state;
+  } thread_state;
+  struct { uint64_t exc_value; } err_stackitem;
+  struct {
+    uint64_t size, previous, executable, instr_ptr, localsplus, owner, stackpointer, tlbc_index;
+  } interpreter_frame;
+  struct {
+    uint64_t size, filename, name, qualname, linetable, firstlineno, argcount, localsplusnames,
+        localspluskinds, co_code_adaptive, co_tlbc;
+  } code_object;
+  struct { uint64_t size, ob_type; } pyobject;
+  struct { uint64_t size, tp_name, tp_repr, tp_flags, tp_basicsize, tp_dictoffset; } type_object;
+  struct { uint64_t size, ht_cached_keys; } heap_type_object;
+  struct { uint64_t size, ob_item, ob_size; } tuple_object;
+  struct { uint64_t size, ob_item, ob_size; } list_object;
+  struct { uint64_t size, used, table, mask; } set_object;
+  struct { uint64_t size, ma_keys, ma_values; } dict_object;
+  struct { uint64_t size, ob_fval; } float_object;
+  struct { uint64_t size, lv_tag, ob_digit; } long_object;
+  struct { uint64_t size, ob_size, ob_sval; } bytes_object;
+  struct { uint64_t size, state, length, asciiobject_size, compactunicodeobject_size; } unicode_object;
+  struct { uint64_t size, collecting, frame, generation_stats_size, generation_stats; } gc;
+  struct { uint64_t size, gi_name, gi_iframe, gi_frame_state; } gen_object;
+  struct { uint64_t next, prev; } llist_node;
+  struct {
+    uint64_t eval_breaker, remote_debugger_support, remote_debugging_enabled, debugger_pending_call,
+        debugger_script_path, debugger_script_path_size;
+  } debugger_support;
+};
+static_assert(sizeof(DebugOffsets315) == 888, "mirror of 3.15 _Py_DebugOffsets");
+
 constexpr char kDebugCookie[8] = {'x', 'd', 'e', 'b', 'u', 'g', 'p', 'y'};
 constexpr uint64_t kMaxDebugOffset = 64 * 1024;        // any field offset we accept
 constexpr uint64_t kMaxDebugStructSize = 16u << 20;    // runtime/interpreter are big
 
-// Checks `d` against layout->major/minor (3.13 only) and, if every offset we use
-// is sane, overrides the matching Layout fields. Leaves *layout untouched on error.
+// Checks `d` against layout->major/minor (the mirror's own version) and, if every
+// offset we use is sane, overrides the matching Layout fields. Leaves *layout
+// untouched on error. A free-threaded build is refused (kFreeThreadedError in *error).
 bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* error);
+bool apply_debug_offsets(const DebugOffsets314& d, Layout* layout, std::string* error);
+bool apply_debug_offsets(const DebugOffsets315& d, Layout* layout, std::string* error);
 
-// Reads the struct at runtime_addr (the address of _PyRuntime) and applies it.
+// The error text apply_debug_offsets gives for a free-threaded (Py_GIL_DISABLED) build.
+constexpr const char* kFreeThreadedError = "free-threaded build (Py_GIL_DISABLED)";
+
+// Reads the struct at runtime_addr (the address of _PyRuntime): its cookie and version
+// first, then the mirror that version's structure has; a version without a mirror is
+// refused, never guessed.
 bool apply_debug_offsets(RemoteMemory& mem, uint64_t runtime_addr, Layout* layout,
                          std::string* error);
 
