@@ -2,7 +2,9 @@
 that signal readiness over a pipe, running the real binary, and cleanup by PID.
 
 Each test script runs as `python3 test_X.py --pyprofd PATH --interpreter NAME`.
-NAME is py3.8 ... py3.13 (pyenv builds) or debian3.11 (Debian's static python3).
+NAME is py3.8 ... py3.13 (pyenv builds), debian3.11 (Debian's static python3) or
+sid3.13, sid3.14, sid3.15 (Debian sid's static builds that tools/install-pythons.sh
+unpacks under ~/.cache/pyprofd/pythons/X.Y/root).
 A missing interpreter exits 77, which ctest reports as skipped, by test name."""
 import argparse
 import glob
@@ -33,8 +35,17 @@ def pyenv_root():
         return os.path.expanduser("~/.pyenv")
 
 
+def sid_root(version):
+    """Where tools/install-pythons.sh unpacks Debian sid's Python X.Y."""
+    return os.path.join(os.path.expanduser("~"), ".cache", "pyprofd", "pythons", version, "root")
+
+
 def find_interpreter(name):
     """Path of the interpreter called name, or None if it is not installed."""
+    if name.startswith("sid"):
+        version = name[len("sid"):]
+        path = os.path.join(sid_root(version), "usr", "bin", "python" + version)
+        return path if os.access(path, os.X_OK) else None
     if name.startswith("debian"):
         path = "/usr/bin/python" + name[len("debian"):]
         return path if os.path.exists(path) else None
