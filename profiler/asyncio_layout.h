@@ -63,6 +63,19 @@ struct AsyncioLayout {
   uint32_t partial_args = 24;    // functools.partial args tuple
   uint32_t func_closure = 0;     // PyFunctionObject.func_closure
   uint32_t tp_base = 256;
+
+  // 3.14+ (issue 18). Offsets of _PyThreadStateImpl / PyInterpreterState / TaskObj as
+  // _asyncio's .AsyncioDebug section states them (docs/cpython-3.14-3.15).
+  // C tasks sit in per-thread circular lists (struct llist_node {next, prev} at task_node),
+  // not in asyncio's registries; a finished thread's tasks move to the interpreter's list.
+  uint32_t task_node = 0;            // 0: no task lists (<=3.13)
+  uint32_t tstate_tasks_head = 0;    // _PyThreadStateImpl.asyncio_tasks_head (the list's sentinel)
+  uint32_t tstate_running_task = 0;  // _PyThreadStateImpl.asyncio_running_task (C tasks' current task)
+  uint32_t interp_tasks_head = 0;    // PyInterpreterState.asyncio_tasks_head
+  // The frame's if_stacktop word is a pointer (stackpointer), not an index; the awaited
+  // object is the tagged reference awaited_slot words below it.
+  bool frame_stackpointer = false;
+  uint8_t awaited_slot = 1;
 };
 
 // The table for 3.minor, or nullptr if unsupported.
