@@ -76,6 +76,9 @@ struct AsyncioLayout {
   // object is the tagged reference awaited_slot words below it.
   bool frame_stackpointer = false;
   uint8_t awaited_slot = 1;
+  // gi_frame_state at or above this: the coroutine has finished (3.11-3.14: COMPLETED 1,
+  // CLEARED 4; 3.15 renumbers the states from CREATED 0 up to CLEARED 5).
+  int8_t state_finished = 1;
 };
 
 // The table for 3.minor, or nullptr if unsupported.

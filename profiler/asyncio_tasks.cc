@@ -296,7 +296,7 @@ void AsyncioReader::chain_generators(ChainWalk& w) {
     it.frame = it.obj + al_->gen_frame;
     const uint8_t* f = g + al_->gen_frame;
     int8_t state = static_cast<int8_t>(g[al_->gen_frame_state]);
-    if (w.depth == 0 && state < 1) (*w.tasks)[it.task].coro_frame = it.frame;  // not completed
+    if (w.depth == 0 && state < al_->state_finished) (*w.tasks)[it.task].coro_frame = it.frame;  // not completed
     bool created = state == al_->state_created;
     bool in_yield_from = al_->state_marks_await && state == al_->state_suspended_yield_from;
     bool suspended = state == al_->state_suspended || in_yield_from;

@@ -110,7 +110,6 @@ def run_pyprofd(pyprofd, *args, timeout=120, **kw):
 
 # Interpreters a capability is not yet read on: its tests skip (77) by name, with the reason.
 ASYNC_NOT_YET = {
-    "sid3.15": "--async is not yet supported on 3.15 (per-thread task lists, .AsyncioDebug; pyprofd warns and samples threads only)",
 }
 
 

@@ -41,11 +41,11 @@ const std::vector<Case>& cases() {
   static std::vector<std::string> labels;
   static std::vector<Case> list = [] {
     static const std::pair<const char*, std::vector<const char*>> kModes[] = {
-        {"c", {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13", "debian3_11", "sid3_14"}},
+        {"c", {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13", "debian3_11", "sid3_14", "sid3_15"}},
         {"py", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},  // not sid3_14: the target cannot set up (its asyncio.all_tasks() does not list _PyTask objects)
         {"uvloop", {"debian3_11"}},
-        {"many", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13", "sid3_14"}},
-        {"eager", {"py3_12", "py3_13", "sid3_14"}},
+        {"many", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13", "sid3_14", "sid3_15"}},
+        {"eager", {"py3_12", "py3_13", "sid3_14", "sid3_15"}},
     };
     std::vector<Case> out;
     labels.reserve(32);
@@ -513,8 +513,8 @@ TEST(AsyncioGarbage, RandomMemoryNeverCrashes) {
 
 TEST(AsyncioLayoutTable, UnknownVersionsHaveNoTable) {
   EXPECT_EQ(asyncio_layout(7), nullptr);
-  EXPECT_EQ(asyncio_layout(15), nullptr);  // not yet: 3.15 renumbers the frame states
-  for (int minor = 8; minor <= 14; ++minor) {
+  EXPECT_EQ(asyncio_layout(16), nullptr);
+  for (int minor = 8; minor <= 15; ++minor) {
     ASSERT_NE(asyncio_layout(minor), nullptr);
     EXPECT_EQ(asyncio_layout(minor)->minor, minor);
   }
