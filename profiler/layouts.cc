@@ -158,33 +158,18 @@ Layout make_3_13() {
   return l;
 }
 
-// 3.14: take _Py_DebugOffsets from the target (its 3.14 mirror) over this table. Frames
-// hold a tagged code reference and two non-Python owners (INTERPRETER 3: the entry
-// frame every evaluation loop pushes; CSTACK 4); tuples cache their hash before ob_item.
+// 3.14: take _Py_DebugOffsets from the target (its 3.14 mirror) over this table. As
+// 3.13 but frames hold a tagged code reference and have two non-Python owners
+// (INTERPRETER 3: the entry frame every evaluation loop pushes; CSTACK 4), code objects
+// gained _co_unique_id and tuples cache their hash before ob_item.
 Layout make_3_14() {
-  Layout l;
+  Layout l = make_3_13();
   l.minor = 14;
-  l.has_debug_offsets = true;
   l.rt_interpreters_head = 808; l.rt_main_thread = 832;
-  l.is_next = 7272; l.is_threads_head = 7344; l.is_modules = 7688; l.is_gil_ptr = 16; l.gil_last_holder = 8;
-  l.gil_locked = 16;
-  l.ts_size = 832; l.ts_next = 8; l.ts_interp = 16; l.ts_frame = 72; l.ts_thread_id = 152;
-  l.ts_native_thread_id = 160; l.ts_datastack_chunk = 232;
-  l.fr_size = 80; l.fr_back = 8; l.fr_code = 0; l.fr_lasti = 56; l.fr_owner = 74; l.owned_by_cstack = 4;
-  l.owned_by_interpreter = 3; l.code_tag_bits = 3;
-  l.owned_by_generator = 1; l.owned_by_thread = 0;
-  l.frame_linkage = FrameLinkage::kInterpreterFrames; l.has_stack_chunks = true; l.has_shim_frames = true;
-  l.chunk_previous = 0; l.chunk_size = 8; l.chunk_top = 16; l.chunk_data = 24;
-  l.co_size = 208; l.co_filename = 112; l.co_name = 120; l.co_qualname = 128; l.co_firstlineno = 68; l.co_flags = 48;
-  l.co_linetable = 136; l.co_code_adaptive = 208;
-  l.str_length = 16; l.str_state = 32; l.str_ascii_size = 40; l.str_compact_size = 56; l.str_data_any = 56;
-  l.bytes_size = 16; l.bytes_sval = 32;
-  l.ob_type = 8; l.tp_name = 24; l.tp_flags = 168; l.tp_basicsize = 32; l.tp_dictoffset = 288;
-  l.mod_dict = 16;
-  l.dict_used = 16; l.dict_keys = 32; l.dict_values = 40; l.dk_size = 8; l.dk_kind = 10; l.dk_nentries = 24;
-  l.dk_indices = 32;
-  l.str_has_ready_bit = false; l.long_size = 16; l.long_digits = 24; l.long_tagged = true; l.ht_cached_keys = 880;
-  l.managed_dict_kind = Layout::ManagedDict::kInlineValues; l.managed_dict = -24; l.values_header = 8;
+  l.is_next = 7272; l.is_modules = 7688;
+  l.ts_size = 832;
+  l.fr_size = 80; l.fr_owner = 74; l.owned_by_cstack = 4; l.owned_by_interpreter = 3; l.code_tag_bits = 3;
+  l.co_size = 208; l.co_code_adaptive = 208;
   l.tuple_items = 32;
   return l;
 }
