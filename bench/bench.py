@@ -179,6 +179,11 @@ def interpreters():
             out.append(("%s" % os.path.basename(os.path.dirname(os.path.dirname(hits[-1]))), hits[-1], minor))
     if os.path.exists("/usr/bin/python3.11"):
         out.append(("Debian 3.11", "/usr/bin/python3.11", 11))
+    # Debian sid's static builds (tools/install-pythons.sh).
+    for minor in range(13, 16):
+        path = os.path.expanduser("~/.cache/pyprofd/pythons/3.%d/root/usr/bin/python3.%d" % (minor, minor))
+        if os.access(path, os.X_OK):
+            out.append(("sid3.%d" % minor, path, minor))
     return out
 
 
@@ -227,6 +232,9 @@ class Bench:
         os.makedirs(self.out, exist_ok=True)
         self.scratch = tempfile.mkdtemp(prefix="pyprofd-bench-")
         self.interps = interpreters()
+        if args.interpreters:  # labels or label prefixes, comma-separated
+            want = args.interpreters.split(",")
+            self.interps = [i for i in self.interps if any(i[0] == w or i[0].startswith(w) for w in want)]
         self.results = {"quick": self.quick}
         self.md = []  # markdown tables, printed at the end
         # Run lengths: (seconds per measurement, repetitions).
@@ -736,6 +744,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="floor,1,2,3,5,6,perf")
     ap.add_argument("--out")
+    ap.add_argument("--interpreters", help="only these interpreter labels (prefixes), e.g. 3.13,sid3.14")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)

@@ -47,6 +47,28 @@ AsyncioLayout make(int minor) {
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
       l.ts_running_loop = 304; l.frame_local0 = 72;
       break;
+    case 14:  // C tasks in per-thread lists; TaskObj gained fut_awaited_by and task_node
+      l.fut_state = 104; l.task_fut_waiter = 120; l.task_coro = 128; l.task_name = 136; l.task_size = 168;
+      l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = -3; l.state_suspended = -2;
+      l.op_resume = 0; l.func_closure = 72;
+      l.state_marks_await = true; l.state_suspended_yield_from = -1;
+      l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";  // pure-Python tasks only
+      l.task_node = 152; l.tstate_tasks_head = 880; l.tstate_running_task = 872; l.interp_tasks_head = 10880;
+      l.frame_stackpointer = true; l.awaited_slot = 1; l.if_localsplus = 80;
+      l.ts_running_loop = 864; l.frame_local0 = 80;  // _PyThreadStateImpl.asyncio_running_loop
+      break;
+    case 15:  // as 3.14, but frame states renumbered (H315 pycore_frame.h:48-53) and the
+              // awaited object one slot lower (stackpointer[-2]); _PyThreadStateImpl grew
+      l.fut_state = 104; l.task_fut_waiter = 120; l.task_coro = 128; l.task_name = 136; l.task_size = 168;
+      l.gen_frame = 72; l.gen_frame_state = 67; l.state_created = 0; l.state_suspended = 1;
+      l.state_executing = 4; l.state_finished = 5;
+      l.op_resume = 0; l.func_closure = 72;
+      l.state_marks_await = true; l.state_suspended_yield_from = 2;
+      l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
+      l.task_node = 152; l.tstate_tasks_head = 1048; l.tstate_running_task = 1032; l.interp_tasks_head = 10856;
+      l.frame_stackpointer = true; l.awaited_slot = 2; l.if_localsplus = 80;
+      l.ts_running_loop = 1024; l.frame_local0 = 80;
+      break;
     default:  // unknown: no table
       l.minor = 0;
       break;
@@ -57,7 +79,7 @@ AsyncioLayout make(int minor) {
 }  // namespace
 
 const AsyncioLayout* asyncio_layout(int minor) {
-  static const AsyncioLayout k[] = {make(8), make(9), make(10), make(11), make(12), make(13)};
+  static const AsyncioLayout k[] = {make(8), make(9), make(10), make(11), make(12), make(13), make(14), make(15)};
   if (minor < 8 || minor >= 8 + static_cast<int>(sizeof k / sizeof k[0])) return nullptr;
   return k[minor - 8].minor == minor ? &k[minor - 8] : nullptr;
 }

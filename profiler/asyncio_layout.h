@@ -65,12 +65,28 @@ struct AsyncioLayout {
   uint32_t tp_base = 256;
 
   // The loop a thread runs, so that each pending task is shown on its loop's thread:
-  // <=3.12 tstate->dict["__asyncio_running_event_loop__"]; 3.13 the loop pointer that
-  // _PyThreadStateImpl keeps right after PyThreadState. 0: not known for this version.
+  // <=3.12 tstate->dict["__asyncio_running_event_loop__"]; 3.13+ the loop pointer that
+  // _PyThreadStateImpl keeps (right after PyThreadState in 3.13). 0: not known for this version.
   uint32_t ts_dict = 0;
   uint32_t ts_running_loop = 0;
   uint32_t frame_local0 = 0;  // a suspended frame's first local (self of a method): f_localsplus / localsplus
   uint32_t holder_loop = 0;  // <=3.11: the dict holds a _RunningLoopHolder, its rl_loop here; 0: the loop itself
+
+  // 3.14+ (issue 18). Offsets of _PyThreadStateImpl / PyInterpreterState / TaskObj as
+  // _asyncio's .AsyncioDebug section states them (docs/cpython-3.14-3.15).
+  // C tasks sit in per-thread circular lists (struct llist_node {next, prev} at task_node),
+  // not in asyncio's registries; a finished thread's tasks move to the interpreter's list.
+  uint32_t task_node = 0;            // 0: no task lists (<=3.13)
+  uint32_t tstate_tasks_head = 0;    // _PyThreadStateImpl.asyncio_tasks_head (the list's sentinel)
+  uint32_t tstate_running_task = 0;  // _PyThreadStateImpl.asyncio_running_task (C tasks' current task)
+  uint32_t interp_tasks_head = 0;    // PyInterpreterState.asyncio_tasks_head
+  // The frame's if_stacktop word is a pointer (stackpointer), not an index; the awaited
+  // object is the tagged reference awaited_slot words below it.
+  bool frame_stackpointer = false;
+  uint8_t awaited_slot = 1;
+  // gi_frame_state at or above this: the coroutine has finished (3.11-3.14: COMPLETED 1,
+  // CLEARED 4; 3.15 renumbers the states from CREATED 0 up to CLEARED 5).
+  int8_t state_finished = 1;
 };
 
 // The table for 3.minor, or nullptr if unsupported.

@@ -276,6 +276,23 @@ bool peek(const uint8_t* b, size_t len, uint64_t base, uint64_t addr, uint64_t* 
 
 }  // namespace
 
+// Where a suspended coroutine's frame keeps the object it awaits: the top of its value
+// stack (an index up to 3.13, the stackpointer from 3.14), within the generator.
+bool AsyncioReader::awaited_address(const uint8_t* f, uint64_t frame, uint64_t* addr) const {
+  const uint64_t stack = frame + al_->if_localsplus;
+  if (al_->frame_stackpointer) {
+    uint64_t sp = field<uint64_t>(f, al_->if_stacktop);
+    uint64_t below = 8u * al_->awaited_slot;
+    if (sp < stack + below || sp - stack > (uint64_t{1} << 19)) return false;
+    *addr = sp - below;
+    return true;
+  }
+  int32_t stacktop = field<int32_t>(f, al_->if_stacktop);
+  if (stacktop < 1 || stacktop > (1 << 16)) return false;
+  *addr = stack + 8 * static_cast<uint64_t>(stacktop - 1);
+  return true;
+}
+
 // The coroutines of this level: those that are not (a future, ...) end their chain.
 // 3.11+: the generator holds its frame and the start of its value stack, so the frame
 // is decoded here; <=3.10 only the frame object's address is taken.
@@ -308,22 +325,21 @@ void AsyncioReader::chain_generators(ChainWalk& w) {
     it.frame = it.obj + al_->gen_frame;
     const uint8_t* f = g + al_->gen_frame;
     int8_t state = static_cast<int8_t>(g[al_->gen_frame_state]);
-    if (w.depth == 0 && state < 1) (*w.tasks)[it.task].coro_frame = it.frame;  // not completed
+    if (w.depth == 0 && state < al_->state_finished) (*w.tasks)[it.task].coro_frame = it.frame;  // not completed
     bool created = state == al_->state_created;
     bool in_yield_from = al_->state_marks_await && state == al_->state_suspended_yield_from;
     bool suspended = state == al_->state_suspended || in_yield_from;
     if (!created && !suspended) continue;  // executing (its frames are on a thread) or finished
-    uint64_t code = field<uint64_t>(f, l_.fr_code);
+    uint64_t code = l_.code_of(field<uint64_t>(f, l_.fr_code));
     uint64_t instr = field<uint64_t>(f, l_.fr_lasti);
     if (!plausible(code)) continue;
     int32_t offset = -1;
     uint64_t start = code + l_.co_code_adaptive;
     if (!created && instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
     w.frames[it.task].push_back(RawFrame{code, offset, it.frame});
-    int32_t stacktop = field<int32_t>(f, al_->if_stacktop);
-    // 3.13 marks an await in the state (FRAME_SUSPENDED_YIELD_FROM); 3.11/3.12 in the RESUME after it.
-    if (!suspended || stacktop < 1 || stacktop > (1 << 16) || (al_->state_marks_await && !in_yield_from)) continue;
-    it.tos_addr = it.frame + al_->if_localsplus + 8 * static_cast<uint64_t>(stacktop - 1);
+    // 3.13+ marks an await in the state (FRAME_SUSPENDED_YIELD_FROM); 3.11/3.12 in the RESUME after it.
+    if (!suspended || (al_->state_marks_await && !in_yield_from)) continue;
+    if (!awaited_address(f, it.frame, &it.tos_addr)) continue;
     if (al_->resume_marks_await) it.op_addr = instr + 2;
     if (!peek(g, w.got[j], it.obj, it.tos_addr, &it.tos)) it.tos = 0;
     if (it.tos_addr > it.obj) trim_remembered(w, j, it.tos_addr + 8 - it.obj, gen_min, gen_len);
@@ -435,6 +451,7 @@ void AsyncioReader::chain_awaited(ChainWalk& w) {
         if (read_ok) await_op_.emplace(it.op_addr, is_await);
       }
     }
+    it.tos = l_.code_of(it.tos);  // 3.14+: a tagged stack reference
     if (!ok_tos || !is_await || !plausible(it.tos) || it.tos == it.obj) continue;
     if (w.frames[it.task].size() >= kMaxChainDepth) continue;
     w.next.push_back(ChainItem{it.task, it.tos});
@@ -568,6 +585,57 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
   return true;
 }
 
+// 3.14+: the thread states of the interpreter, newest first (bounded, cycles cut).
+void AsyncioReader::thread_states(std::vector<uint64_t>* out) {
+  out->clear();
+  uint64_t ts = 0;
+  if (!mem_.read_value(interp_ + l_.is_threads_head, &ts)) return;
+  while (plausible(ts) && out->size() < ThreadReader::kMaxThreads &&
+         std::find(out->begin(), out->end(), ts) == out->end()) {
+    out->push_back(ts);
+    if (!mem_.read_value(ts + l_.ts_next, &ts)) break;
+  }
+}
+
+// 3.14+: the tasks of one circular list whose sentinel node is at head: node - task_node.
+void AsyncioReader::list_tasks(uint64_t head, std::vector<uint64_t>* out) {
+  uint64_t node = 0;
+  if (!next_node(head, &node)) return;
+  for (size_t n = 0; node != head && plausible(node) && n < kMaxTasks; ++n) {
+    out->push_back(node - al_->task_node);
+    if (nodes_.size() < kMaxTasks) nodes_.push_back(node);
+    if (!next_node(node, &node)) return;
+  }
+}
+
+// A list node's next (llist_node.next is its first field): from this tick's batch, else read.
+bool AsyncioReader::next_node(uint64_t node, uint64_t* next) {
+  auto it = next_of_.find(node);
+  if (it == next_of_.end()) return mem_.read_value(node, next);
+  *next = it->second;
+  return true;
+}
+
+// 3.14+: every thread's C tasks, then those of threads that have finished. The heads and
+// the nodes the last walk saw are read in one readv; only new nodes are read singly.
+void AsyncioReader::listed_tasks(std::vector<uint64_t>* out) {
+  thread_states(&tstates_);
+  std::vector<uint64_t> addrs;
+  for (uint64_t ts : tstates_) addrs.push_back(ts + al_->tstate_tasks_head);
+  addrs.push_back(interp_ + al_->interp_tasks_head);
+  const size_t n_heads = addrs.size();
+  addrs.insert(addrs.end(), nodes_.begin(), nodes_.end());
+  std::vector<uint64_t> vals(addrs.size(), 0);
+  std::vector<ReadOp> ops;
+  for (size_t i = 0; i < addrs.size(); ++i) ops.push_back(ReadOp{addrs[i], &vals[i], 8});
+  readv_merged(&ops);
+  next_of_.clear();
+  for (size_t i = 0; i < addrs.size(); ++i)
+    if (ops[i].ok) next_of_[addrs[i]] = vals[i];
+  nodes_.clear();
+  for (size_t i = 0; i < n_heads; ++i) list_tasks(addrs[i], out);
+}
+
 // Registry keys: weak references (<=3.11 _all_tasks, 3.12+ _scheduled_tasks) and eager
 // tasks; the objects they name, each once.
 bool AsyncioReader::registry_objects(std::vector<uint64_t>* objs) {
@@ -583,6 +651,7 @@ bool AsyncioReader::registry_objects(std::vector<uint64_t>* objs) {
     if (plausible(obj)) candidates.push_back(obj);
   }
   if (reg_.eager_tasks) objs_.set_items(reg_.eager_tasks, &candidates, 4 * kMaxTasks);
+  if (al_->task_node) listed_tasks(&candidates);
   std::unordered_set<uint64_t> seen;
   for (uint64_t c : candidates) {
     if (objs->size() >= kMaxTasks) break;
@@ -712,6 +781,12 @@ void AsyncioReader::link_waiters(std::vector<TaskInfo>* tasks, const std::vector
 }
 
 void AsyncioReader::mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index) {
+  // 3.14+: a C task's loop records it in its thread's state, not in _current_tasks.
+  for (uint64_t ts : al_->tstate_running_task ? tstates_ : std::vector<uint64_t>{}) {
+    uint64_t task = 0;
+    auto it = mem_.read_value(ts + al_->tstate_running_task, &task) ? index.find(task) : index.end();
+    if (it != index.end()) (*tasks)[it->second].running = true;
+  }
   std::vector<std::pair<uint64_t, uint64_t>> current;
   if (!plausible(reg_.current_tasks) || !objs_.dict_items(reg_.current_tasks, &current, 1024)) return;
   for (auto& kv : current) {

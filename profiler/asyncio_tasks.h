@@ -3,6 +3,8 @@
 // each leaf task's await chain under the chains of the tasks awaiting it, the running
 // task stitched onto its thread's real frames.
 //
+// 3.14: C tasks are in per-thread circular lists in the thread states (and the
+// interpreter's, for finished threads); a thread state names its running C task.
 // Where things are (3.8-3.13): asyncio.tasks._all_tasks (<=3.11) or _scheduled_tasks +
 // _eager_tasks (3.12+) hold every task (the C module creates these objects and tasks.py
 // imports them, so C and Python tasks land in the same ones); _current_tasks maps
@@ -152,6 +154,11 @@ class AsyncioReader {
 
   // read_tasks, step by step.
   bool registry_objects(std::vector<uint64_t>* objs);  // 1. registered task objects
+  void thread_states(std::vector<uint64_t>* out);       // 3.14+: for the per-thread task lists
+  void list_tasks(uint64_t head, std::vector<uint64_t>* out);
+  void listed_tasks(std::vector<uint64_t>* out);
+  bool next_node(uint64_t node, uint64_t* next);
+  bool awaited_address(const uint8_t* frame_bytes, uint64_t frame, uint64_t* addr) const;
   // 2. Tasks decoded from their objects, with their name objects and done callbacks.
   void decode_tasks(const std::vector<uint64_t>& objs, std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
                     std::vector<std::vector<uint64_t>>* callbacks);
@@ -236,6 +243,9 @@ class AsyncioReader {
   std::vector<ReadOp> ops_;     // read_chains' reads of the current step
   std::vector<size_t> missed_;  // read_objects: which were not prefetched
   size_t hits_ = 0, misses_ = 0;  // chain objects from the prefetch / read level by level
+  std::vector<uint64_t> tstates_;  // 3.14+: thread states of the last listed_tasks
+  std::vector<uint64_t> nodes_;    // 3.14+: task list nodes the last walk saw (read in one batch next time)
+  std::unordered_map<uint64_t, uint64_t> next_of_;  // 3.14+: node -> next, from this tick's batch
 };
 
 }  // namespace pyprofd

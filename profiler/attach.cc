@@ -188,7 +188,7 @@ ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps
   const Layout* layout = builtin_layout(v.major, v.minor);
   if (!layout) {
     *err = make_error(AttachErrorKind::kUnsupportedVersion,
-                      who + " runs Python " + proc->version + ", which pyprofd does not support (3.8 to 3.13)");
+                      who + " runs Python " + proc->version + ", which pyprofd does not support (3.8 to 3.15)");
     return ImageResult::kFailed;
   }
   proc->layout = *layout;
@@ -198,7 +198,12 @@ ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps
   if (proc->layout.has_debug_offsets) {
     std::string why;
     if (!apply_debug_offsets(*proc->memory, proc->runtime_addr, &proc->layout, &why)) {
-      *err = make_error(AttachErrorKind::kOther, who + ": cannot use _Py_DebugOffsets: " + why);
+      if (why == kFreeThreadedError)
+        *err = make_error(AttachErrorKind::kUnsupportedVersion,
+                          who + " runs a free-threaded build of Python " + proc->version + " (" + basename_of(path) +
+                              ", Py_GIL_DISABLED), which pyprofd does not support yet");
+      else
+        *err = make_error(AttachErrorKind::kOther, who + ": cannot use _Py_DebugOffsets: " + why);
       return ImageResult::kFailed;
     }
   }
@@ -209,7 +214,7 @@ ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps
 AttachError no_interpreter_error(pid_t pid, const std::string& who, const std::string& old_python) {
   if (!old_python.empty())
     return make_error(AttachErrorKind::kUnsupportedVersion,
-                      who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.13)");
+                      who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.15)");
   std::string comm = read_text("/proc/" + std::to_string(pid) + "/comm");
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
   return make_error(AttachErrorKind::kNotPython,

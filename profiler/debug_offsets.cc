@@ -44,28 +44,28 @@ constexpr uint64_t kPtr = 8;
 
 }  // namespace
 
-bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* error) {
-  auto fail = [&](const std::string& msg) {
-    if (error) *error = "_Py_DebugOffsets: " + msg;
-    return false;
-  };
-  if (layout == nullptr) return fail("no layout given");
-  if (std::memcmp(d.cookie, kDebugCookie, sizeof kDebugCookie) != 0)
-    return fail("cookie mismatch (expected \"xdebugpy\")");
-  if (layout->major != 3 || layout->minor != 13)
-    return fail("no mirror of the struct for " + layout->name() + " (only 3.13)");
-  const int major = static_cast<int>((d.version >> 24) & 0xff);
-  const int minor = static_cast<int>((d.version >> 16) & 0xff);
-  if (major != layout->major || minor != layout->minor) {
+namespace {
+
+// The cookie, the version against the layout's, and the build kind; "" when they fit.
+std::string check_header(const char* cookie, uint64_t version, uint64_t free_threaded, int mirror_minor,
+                         const Layout& layout) {
+  if (std::memcmp(cookie, kDebugCookie, sizeof kDebugCookie) != 0) return "cookie mismatch (expected \"xdebugpy\")";
+  if (layout.major != 3 || layout.minor != mirror_minor)
+    return "no mirror of the struct for " + layout.name() + " (this one is 3." + std::to_string(mirror_minor) + "'s)";
+  const int major = static_cast<int>((version >> 24) & 0xff);
+  const int minor = static_cast<int>((version >> 16) & 0xff);
+  if (major != layout.major || minor != layout.minor) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(d.version));
-    return fail(std::string("version ") + buf + " does not match layout " + layout->name());
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(version));
+    return std::string("version ") + buf + " does not match layout " + layout.name();
   }
-  if (d.free_threaded != 0) return fail("free-threaded builds are not supported");
+  if (free_threaded != 0) return kFreeThreadedError;
+  return "";
+}
 
-  Checker c;
-  Layout l = *layout;
-
+// Runtime, interpreter and thread state: the fields every mirror has under one name.
+template <class D>
+void apply_states(const D& d, Checker& c, Layout& l) {
   const uint64_t rt = c.size("runtime_state.size", d.runtime_state.size);
   l.rt_interpreters_head = c.field("runtime_state.interpreters_head", d.runtime_state.interpreters_head, kPtr, rt);
 
@@ -90,7 +90,11 @@ bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* 
   l.ts_thread_id = c.field("thread_state.thread_id", ts.thread_id, kPtr, l.ts_size);
   l.ts_native_thread_id = c.field("thread_state.native_thread_id", ts.native_thread_id, kPtr, l.ts_size);
   l.ts_datastack_chunk = c.field("thread_state.datastack_chunk", ts.datastack_chunk, kPtr, l.ts_size);
+}
 
+// Frames, code objects and the small objects the readers decode.
+template <class D>
+void apply_objects(const D& d, Checker& c, Layout& l) {
   // We read the fixed part of a frame: everything before localsplus.
   const auto& fr = d.interpreter_frame;
   const uint64_t fsz = c.size("interpreter_frame.size", fr.size);
@@ -115,6 +119,8 @@ bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* 
   const uint64_t tsz = c.size("type_object.size", d.type_object.size);
   l.tp_name = c.field("type_object.tp_name", d.type_object.tp_name, kPtr, tsz);
   l.tp_flags = c.field("type_object.tp_flags", d.type_object.tp_flags, kPtr, tsz);
+  const uint64_t tusz = c.size("tuple_object.size", d.tuple_object.size);
+  l.tuple_items = c.field("tuple_object.ob_item", d.tuple_object.ob_item, 0, tusz);
   const uint64_t dsz = c.size("dict_object.size", d.dict_object.size);
   l.dict_keys = c.field("dict_object.ma_keys", d.dict_object.ma_keys, kPtr, dsz);
   l.dict_values = c.field("dict_object.ma_values", d.dict_object.ma_values, kPtr, dsz);
@@ -125,16 +131,43 @@ bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* 
   l.str_state = c.field("unicode_object.state", d.unicode_object.state, 4, usz);
   l.str_length = c.field("unicode_object.length", d.unicode_object.length, kPtr, usz);
   l.str_ascii_size = c.field("unicode_object.asciiobject_size", d.unicode_object.asciiobject_size, 0, usz);
+}
 
+// The 3.15-only fields; the other mirrors have none that pyprofd uses beyond the common ones.
+void apply_extra(const DebugOffsets313&, Checker&, Layout&) {}
+void apply_extra(const DebugOffsets314&, Checker&, Layout&) {}
+void apply_extra(const DebugOffsets315& d, Checker& c, Layout& l) {
+  l.ts_base_frame = c.field("thread_state.base_frame", d.thread_state.base_frame, kPtr, l.ts_size);
+}
+
+template <class D>
+bool apply(const D& d, int mirror_minor, Layout* layout, std::string* error) {
+  auto fail = [&](const std::string& msg) {
+    if (error) *error = "_Py_DebugOffsets: " + msg;
+    return false;
+  };
+  if (layout == nullptr) return fail("no layout given");
+  std::string bad = check_header(d.cookie, d.version, d.free_threaded, mirror_minor, *layout);
+  if (bad == kFreeThreadedError) {  // unprefixed: attach names the build with it
+    if (error) *error = bad;
+    return false;
+  }
+  if (!bad.empty()) return fail(bad);
+  Checker c;
+  Layout l = *layout;
+  apply_states(d, c, l);
+  apply_objects(d, c, l);
+  apply_extra(d, c, l);
   if (!c.ok()) return fail(c.error());
   *layout = l;
   return true;
 }
 
-bool apply_debug_offsets(RemoteMemory& mem, uint64_t runtime_addr, Layout* layout,
-                         std::string* error) {
-  DebugOffsets313 d;
-  if (runtime_addr == 0 || !mem.read(runtime_addr, &d, sizeof d)) {
+template <class D>
+bool read_and_apply(RemoteMemory& mem, uint64_t runtime_addr, int mirror_minor, Layout* layout,
+                    std::string* error) {
+  D d;
+  if (!mem.read(runtime_addr, &d, sizeof d)) {
     if (error) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "_Py_DebugOffsets: cannot read %zu bytes at 0x%llx", sizeof d,
@@ -143,7 +176,52 @@ bool apply_debug_offsets(RemoteMemory& mem, uint64_t runtime_addr, Layout* layou
     }
     return false;
   }
-  return apply_debug_offsets(d, layout, error);
+  return apply(d, mirror_minor, layout, error);
+}
+
+}  // namespace
+
+bool apply_debug_offsets(const DebugOffsets313& d, Layout* layout, std::string* error) {
+  return apply(d, 13, layout, error);
+}
+bool apply_debug_offsets(const DebugOffsets314& d, Layout* layout, std::string* error) {
+  return apply(d, 14, layout, error);
+}
+bool apply_debug_offsets(const DebugOffsets315& d, Layout* layout, std::string* error) {
+  return apply(d, 15, layout, error);
+}
+
+bool apply_debug_offsets(RemoteMemory& mem, uint64_t runtime_addr, Layout* layout,
+                         std::string* error) {
+  struct { char cookie[8]; uint64_t version; } head{};
+  if (runtime_addr == 0 || !mem.read(runtime_addr, &head, sizeof head)) {
+    if (error) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "_Py_DebugOffsets: cannot read %zu bytes at 0x%llx", sizeof head,
+                    static_cast<unsigned long long>(runtime_addr));
+      *error = buf;
+    }
+    return false;
+  }
+  if (std::memcmp(head.cookie, kDebugCookie, sizeof kDebugCookie) != 0) {
+    if (error) *error = "_Py_DebugOffsets: cookie mismatch (expected \"xdebugpy\")";
+    return false;
+  }
+  // The structure's own version picks the mirror: one for each version we know.
+  const int major = static_cast<int>((head.version >> 24) & 0xff);
+  const int minor = static_cast<int>((head.version >> 16) & 0xff);
+  if (major == 3 && minor == 13) return read_and_apply<DebugOffsets313>(mem, runtime_addr, 13, layout, error);
+  if (major == 3 && minor == 14) return read_and_apply<DebugOffsets314>(mem, runtime_addr, 14, layout, error);
+  if (major == 3 && minor == 15) return read_and_apply<DebugOffsets315>(mem, runtime_addr, 15, layout, error);
+  if (error) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "_Py_DebugOffsets: structure version 0x%llx (%d.%d) is not one pyprofd knows (3.13-3.15); "
+                  "refusing to guess its layout",
+                  static_cast<unsigned long long>(head.version), major, minor);
+    *error = buf;
+  }
+  return false;
 }
 
 }  // namespace pyprofd

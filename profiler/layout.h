@@ -151,9 +151,27 @@ struct Layout {
   // Containers (same on every supported version)
   uint32_t var_size = 16;              // PyVarObject.ob_size (list, tuple)
   uint32_t list_items = 24;            // PyListObject.ob_item (pointer to the items)
-  uint32_t tuple_items = 24;           // PyTupleObject.ob_item (items inline)
+  uint32_t tuple_items = 24;           // PyTupleObject.ob_item (items inline; 32 from 3.14: ob_hash before them)
   uint32_t set_mask = 32;              // PySetObject.mask
   uint32_t set_table = 40;             // PySetObject.table: setentry {key, hash}, mask + 1 of them
+
+  // 3.14+ (issue 18)
+  // f_executable is a tagged _PyStackRef: the code object is the value with these low
+  // bits cleared (3 on 3.14+: Py_TAG_BITS; 0 before, a plain pointer).
+  uint32_t code_tag_bits = 0;
+  // FRAME_OWNED_BY_INTERPRETER (3.14+): the entry frame every evaluation loop pushes (and
+  // 3.15's base frame). Like owned_by_cstack it holds no Python code: a shim. -1: none.
+  int owned_by_interpreter = -1;
+  // PyThreadState.base_frame (3.15+; optional, 0 = absent): the sentinel frame, embedded in
+  // the thread state, that every complete chain ends at. A chain ending at NULL first is torn.
+  uint32_t ts_base_frame = 0;
+
+  // The code object a frame's f_code / f_executable word refers to.
+  uint64_t code_of(uint64_t executable) const { return executable & ~static_cast<uint64_t>(code_tag_bits); }
+  // A frame owner value that marks a shim (no Python code): C-stack or interpreter entry.
+  bool shim_owner(int owner) const {
+    return has_shim_frames && (owner == owned_by_cstack || owner == owned_by_interpreter);
+  }
 
   std::string name() const { return std::to_string(major) + "." + std::to_string(minor); }
 };

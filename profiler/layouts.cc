@@ -1,4 +1,4 @@
-// Built-in CPython layouts for x86_64, 3.8-3.13. Every number was printed by
+// Built-in CPython layouts for x86_64, 3.8-3.15. Every number was printed by
 // tests/unit/offsets_probe.c compiled against that version's own headers, and
 // tests/unit/layout_offsets_test.cc re-checks them all; fields absent in a
 // version stay 0. An explicit "= 0" marks a field that really is at offset 0.
@@ -158,11 +158,41 @@ Layout make_3_13() {
   return l;
 }
 
+// 3.14: take _Py_DebugOffsets from the target (its 3.14 mirror) over this table. As
+// 3.13 but frames hold a tagged code reference and have two non-Python owners
+// (INTERPRETER 3: the entry frame every evaluation loop pushes; CSTACK 4), code objects
+// gained _co_unique_id and tuples cache their hash before ob_item.
+Layout make_3_14() {
+  Layout l = make_3_13();
+  l.minor = 14;
+  l.rt_interpreters_head = 808; l.rt_main_thread = 832;
+  l.is_next = 7272; l.is_modules = 7688;
+  l.ts_size = 832;
+  l.fr_size = 80; l.fr_owner = 74; l.owned_by_cstack = 4; l.owned_by_interpreter = 3; l.code_tag_bits = 3;
+  l.co_size = 208; l.co_code_adaptive = 208;
+  l.tuple_items = 32;
+  return l;
+}
+
+// 3.15: as 3.14 but no C-stack owner, and every chain ends at the thread state's
+// embedded base frame (PyThreadState.base_frame points at it).
+Layout make_3_15() {
+  Layout l = make_3_14();
+  l.minor = 15;
+  l.rt_interpreters_head = 936; l.rt_main_thread = 960;
+  l.is_next = 7264; l.is_threads_head = 7336; l.is_modules = 7592;
+  l.ts_size = 888; l.ts_thread_id = 176; l.ts_native_thread_id = 184; l.ts_datastack_chunk = 256;
+  l.owned_by_cstack = -1; l.ts_base_frame = 80;
+  l.ht_cached_keys = 888;
+  return l;
+}
+
 }  // namespace
 
 const Layout* builtin_layout(int major, int minor) {
   static const Layout k38 = make_3_8(), k39 = make_3_9(), k310 = make_3_10();
   static const Layout k311 = make_3_11(), k312 = make_3_12(), k313 = make_3_13();
+  static const Layout k314 = make_3_14(), k315 = make_3_15();
   if (major != 3) return nullptr;
   switch (minor) {
     case 8: return &k38;
@@ -171,6 +201,8 @@ const Layout* builtin_layout(int major, int minor) {
     case 11: return &k311;
     case 12: return &k312;
     case 13: return &k313;
+    case 14: return &k314;
+    case 15: return &k315;
     default: return nullptr;
   }
 }

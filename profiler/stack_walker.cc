@@ -49,6 +49,7 @@ void StackWalker::parse_thread(const uint8_t* b, uint64_t addr, ThreadState* out
     out->chunk = field<uint64_t>(b, l_.ts_datastack_chunk);
     out->chunk_top = field<uint64_t>(b, l_.ts_datastack_chunk + 8);  // datastack_top follows
   }
+  if (l_.ts_base_frame) out->base_frame = field<uint64_t>(b, l_.ts_base_frame);
 }
 
 bool StackWalker::read_thread(uint64_t addr, ThreadState* out) {
@@ -157,7 +158,9 @@ bool StackWalker::frame_live(const uint8_t* f) const {
 
 // The last frame of a chain must be one a thread starts with: on 3.12+ the C-stack shim
 // that every evaluation loop entry pushes, elsewhere anything but a generator's frame.
+// Where threads have a base frame (3.15+) a complete chain stops there, never at NULL.
 WalkStatus StackWalker::check_bottom(const uint8_t* f, bool shim) const {
+  if (l_.ts_base_frame) return WalkStatus::kNoBottom;
   if (l_.has_shim_frames) return shim ? WalkStatus::kOk : WalkStatus::kNoBottom;
   if (l_.owned_by_generator >= 0 && static_cast<int>(f[l_.fr_owner]) == l_.owned_by_generator)
     return WalkStatus::kNoBottom;
@@ -366,7 +369,7 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
 
   if (!reread_grown_part(top)) return WalkStatus::kChanged;
   uint64_t addr = top;
-  while (addr != 0) {
+  while (addr != 0 && !(l_.ts_base_frame && addr == ts.base_frame)) {
     if (frames->size() >= kMaxDepth) return WalkStatus::kBadChain;
     const uint8_t* f = nullptr;
     if (addr >= stack_top_ && addr < chunk_end_) {
@@ -377,10 +380,10 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
     }
     if (!f) f = frame_bytes(addr, g, ops, n_outside);
     if (!f) return frames->empty() ? WalkStatus::kReadError : WalkStatus::kFreedFrame;
-    uint64_t code = field<uint64_t>(f, l_.fr_code);
+    uint64_t code = l_.code_of(field<uint64_t>(f, l_.fr_code));
     uint64_t back = field<uint64_t>(f, l_.fr_back);
     uint64_t instr = field<uint64_t>(f, l_.fr_lasti);
-    bool shim = l_.has_shim_frames && static_cast<int>(f[l_.fr_owner]) == l_.owned_by_cstack;
+    bool shim = l_.shim_owner(static_cast<int>(f[l_.fr_owner]));
     // Frames are pushed upwards in a chunk: a `previous` above its frame in the same
     // chunk copy is a torn read.
     bool in_chunk = addr >= chunk_base_ && addr - chunk_base_ < chunk_len_;

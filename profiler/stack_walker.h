@@ -32,6 +32,7 @@ struct ThreadState {
   uint64_t frame = 0;         // frame (<=3.10), cframe (3.11–3.12), current_frame (3.13)
   uint64_t chunk = 0;         // datastack_chunk (3.11+)
   uint64_t chunk_top = 0;     // datastack_top (3.11+)
+  uint64_t base_frame = 0;    // 3.15+: the sentinel frame a complete chain ends at
 };
 
 // A walk is kOk only when it can be shown consistent; each other value is why not.

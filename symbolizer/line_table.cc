@@ -105,11 +105,11 @@ Walk walk(int minor, const uint8_t* t, size_t len, int first_line, Visit&& visit
   if (len > 0 && t == nullptr) return Walk::kInvalid;
   if (minor == 8 || minor == 9) return walk_lnotab(t, len, first_line, visit, tail);
   if (minor == 10) return walk_linetable310(t, len, first_line, visit, tail);
-  if (minor >= 11 && minor <= 13) return walk_locations(t, len, first_line, visit, tail);
+  if (minor >= 11 && minor <= 15) return walk_locations(t, len, first_line, visit, tail);
   return Walk::kInvalid;
 }
 
-bool supported(int minor) { return minor >= 8 && minor <= 13; }
+bool supported(int minor) { return minor >= 8 && minor <= 15; }
 
 }  // namespace
 

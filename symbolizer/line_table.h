@@ -1,7 +1,7 @@
-// Instruction offset -> source line, for the line tables of CPython 3.8-3.13.
+// Instruction offset -> source line, for the line tables of CPython 3.8-3.15.
 //   3.8/3.9  co_lnotab:    (addr delta u8, line delta s8) pairs (Objects/lnotab_notes.txt).
 //   3.10     co_linetable: (range length u8, line delta s8; -128 = no line) pairs.
-//   3.11+    co_linetable: the compact location table (InternalDocs/locations.md).
+//   3.11+    co_linetable: the compact location table (InternalDocs/locations.md; same in 3.14/3.15).
 // The bytes come from another process: every read is bounded, garbage gives -1.
 #pragma once
 #include <cstddef>
@@ -15,7 +15,7 @@ namespace pyprofd {
 //   - byte_offset < 0 gives first_line (all versions);
 //   - 3.8/3.9: an offset past the table gives the last line;
 //   - 3.10+: an offset with no line, or past the table, gives -1.
-// Returns -1 for a minor outside 8..13 or a table that cannot be decoded there.
+// Returns -1 for a minor outside 8..15 or a table that cannot be decoded there.
 int line_for_offset(int minor, const uint8_t* table, size_t len, int first_line, int byte_offset);
 
 // A line table decoded once (for a code-object cache) into sorted ranges; line()

@@ -2,7 +2,9 @@
 that signal readiness over a pipe, running the real binary, and cleanup by PID.
 
 Each test script runs as `python3 test_X.py --pyprofd PATH --interpreter NAME`.
-NAME is py3.8 ... py3.13 (pyenv builds) or debian3.11 (Debian's static python3).
+NAME is py3.8 ... py3.13 (pyenv builds), debian3.11 (Debian's static python3) or
+sid3.13, sid3.14, sid3.15 (Debian sid's static builds that tools/install-pythons.sh
+unpacks under ~/.cache/pyprofd/pythons/X.Y/root).
 A missing interpreter exits 77, which ctest reports as skipped, by test name."""
 import argparse
 import glob
@@ -33,8 +35,17 @@ def pyenv_root():
         return os.path.expanduser("~/.pyenv")
 
 
+def sid_root(version):
+    """Where tools/install-pythons.sh unpacks Debian sid's Python X.Y."""
+    return os.path.join(os.path.expanduser("~"), ".cache", "pyprofd", "pythons", version, "root")
+
+
 def find_interpreter(name):
     """Path of the interpreter called name, or None if it is not installed."""
+    if name.startswith("sid"):
+        version = name[len("sid"):]
+        path = os.path.join(sid_root(version), "usr", "bin", "python" + version)
+        return path if os.access(path, os.X_OK) else None
     if name.startswith("debian"):
         path = "/usr/bin/python" + name[len("debian"):]
         return path if os.path.exists(path) else None
@@ -97,8 +108,15 @@ def run_pyprofd(pyprofd, *args, timeout=120, **kw):
     return subprocess.run([pyprofd] + list(args), capture_output=True, timeout=timeout, **kw)
 
 
-def main(test_module_globals):
-    """Parses --pyprofd/--interpreter, skips (77) when the interpreter is missing, runs the tests."""
+# Interpreters a capability is not yet read on: its tests skip (77) by name, with the reason
+# ({"sid3.16": "why"}). None at present: --async reads 3.8 to 3.15.
+ASYNC_NOT_YET = {
+}
+
+
+def main(test_module_globals, not_yet=None):
+    """Parses --pyprofd/--interpreter, skips (77) when the interpreter is missing or listed in
+    not_yet ({name: reason}), runs the tests."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--pyprofd", required=True)
     parser.add_argument("--interpreter", required=True)
@@ -106,6 +124,9 @@ def main(test_module_globals):
     python = find_interpreter(args.interpreter)
     if python is None:
         print("SKIPPED: interpreter %s is not installed" % args.interpreter)
+        sys.exit(SKIP)
+    if not_yet and args.interpreter in not_yet:
+        print("SKIPPED on %s: %s" % (args.interpreter, not_yet[args.interpreter]))
         sys.exit(SKIP)
     config = test_module_globals["CONFIG"]
     config.update(pyprofd=os.path.abspath(args.pyprofd), python=python, name=args.interpreter)

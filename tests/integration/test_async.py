@@ -247,4 +247,4 @@ class AsyncTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    common.main(globals())
+    common.main(globals(), not_yet=common.ASYNC_NOT_YET)

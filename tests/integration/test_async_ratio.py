@@ -56,4 +56,4 @@ class AsyncRatioTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    common.main(globals())
+    common.main(globals(), not_yet=common.ASYNC_NOT_YET)

@@ -41,11 +41,11 @@ const std::vector<Case>& cases() {
   static std::vector<std::string> labels;
   static std::vector<Case> list = [] {
     static const std::pair<const char*, std::vector<const char*>> kModes[] = {
-        {"c", {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13", "debian3_11"}},
-        {"py", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},
+        {"c", {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13", "debian3_11", "sid3_14", "sid3_15"}},
+        {"py", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},  // not sid3_14: the target cannot set up (its asyncio.all_tasks() does not list _PyTask objects)
         {"uvloop", {"debian3_11"}},
-        {"many", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13"}},
-        {"eager", {"py3_12", "py3_13"}},
+        {"many", {"py3_8", "py3_10", "py3_11", "py3_12", "py3_13", "sid3_14", "sid3_15"}},
+        {"eager", {"py3_12", "py3_13", "sid3_14", "sid3_15"}},
     };
     std::vector<Case> out;
     labels.reserve(32);
@@ -209,12 +209,18 @@ TEST_P(AsyncioLive, LayoutMatchesLiveTask) {
 
 TEST_P(AsyncioLive, EveryTaskWithStateNameAndChain) {
   EXPECT_EQ(reader_->invalid_tasks(), 0u);
+  // 3.14+ keeps C tasks in per-thread lists that drop a task once it is done: only
+  // pending ones can be found there (a finished task has no stack to show anyway).
+  const bool pending_only = asyncio_layout(GetParam().minor)->task_node != 0;
+  auto findable = [&](const nlohmann::json& t) { return !pending_only || t["state"] == "pending"; };
   std::set<uint64_t> want{rep()["main_task"].get<uint64_t>()}, got;
-  for (auto& [name, t] : rep()["tasks"].items()) want.insert(t["addr"].get<uint64_t>());
+  for (auto& [name, t] : rep()["tasks"].items())
+    if (findable(t)) want.insert(t["addr"].get<uint64_t>());
   for (const TaskInfo& t : tasks_) got.insert(t.addr);
   EXPECT_EQ(got, want);
   const uint64_t loop = rep()["loop"].get<uint64_t>();
   for (auto& [name, j] : rep()["tasks"].items()) {
+    if (!findable(j)) continue;
     const TaskInfo* t = task(name);
     ASSERT_NE(t, nullptr) << name;
     EXPECT_EQ(t->name, name);
@@ -256,8 +262,11 @@ TEST_P(AsyncioLive, EveryTaskWithStateNameAndChain) {
   EXPECT_EQ(chain(*task("WO")).rbegin()[1].first, "wait_for");
   EXPECT_EQ(chain(*task("PROBE")), (Frames{{"wait_future", line("FUT")}}));
   EXPECT_TRUE(task("R")->chain.empty());  // running: its frames are on the thread
-  EXPECT_TRUE(task("D")->chain.empty());
-  EXPECT_TRUE(task("X")->chain.empty());
+  for (const char* done : {"D", "X"}) {  // finished: found (and chainless) unless only pending tasks are listed
+    const TaskInfo* t = task(done);
+    if (t) EXPECT_TRUE(t->chain.empty()) << done;
+    else EXPECT_TRUE(pending_only) << done << " not found";
+  }
 
   // Who waits on whom, and on what.
   using V = std::vector<std::string>;
@@ -278,10 +287,14 @@ TEST_P(AsyncioLive, EveryTaskWithStateNameAndChain) {
   EXPECT_EQ(task("PROBE")->awaiting, "Future");
   EXPECT_EQ(main->awaiting, eager() ? "" : "R");
   EXPECT_EQ(task("R")->awaiting, "");
-  EXPECT_EQ(task("D")->awaiting, "");
+  if (task("D")) {
+    EXPECT_EQ(task("D")->awaiting, "");
+  }
   if (has_group()) {
     EXPECT_EQ(names(task("TG")->awaits), V{"TG1"});
-    EXPECT_EQ(chain(*task("TG")).front().first, "__aexit__");
+    // 3.14's __aexit__ awaits self._aexit(), which then is the innermost coroutine.
+    std::string inner = chain(*task("TG")).front().first;
+    EXPECT_TRUE(inner == "__aexit__" || (inner == "_aexit" && GetParam().minor >= 14)) << inner;
   }
 }
 
@@ -500,8 +513,8 @@ TEST(AsyncioGarbage, RandomMemoryNeverCrashes) {
 
 TEST(AsyncioLayoutTable, UnknownVersionsHaveNoTable) {
   EXPECT_EQ(asyncio_layout(7), nullptr);
-  EXPECT_EQ(asyncio_layout(14), nullptr);
-  for (int minor = 8; minor <= 13; ++minor) {
+  EXPECT_EQ(asyncio_layout(16), nullptr);
+  for (int minor = 8; minor <= 15; ++minor) {
     ASSERT_NE(asyncio_layout(minor), nullptr);
     EXPECT_EQ(asyncio_layout(minor)->minor, minor);
   }

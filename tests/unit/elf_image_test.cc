@@ -33,7 +33,7 @@ const std::vector<ImageCase>& image_cases() {
     std::vector<ImageCase> out;
     for (const Interp& in : test_interpreters()) {
       std::string py = in.path;
-      bool debian = std::string(in.label) == "debian3_11";
+      bool debian = std::string(in.label).rfind("debian", 0) == 0 || std::string(in.label).rfind("sid", 0) == 0;
       std::string root = py.substr(0, py.rfind("/bin/"));
       out.push_back(ImageCase{in.label, py, debian ? py : root + "/lib/libpython3." + std::to_string(in.minor) + ".so.1.0",
                               debian});

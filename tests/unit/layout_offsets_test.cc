@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,7 @@ const std::vector<Field> kFields = {
     U(ob_type), U(tp_name), U(tp_flags), U(tp_basicsize), U(tp_dictoffset),
     U(dict_used), U(dict_keys), U(dict_values), U(dk_size), U(dk_kind), U(dk_nentries), U(dk_indices),
     U(mod_dict),
+    I(owned_by_interpreter), U(code_tag_bits), U(ts_base_frame), U(tuple_items),
 };
 #undef U
 #undef I
@@ -82,6 +84,37 @@ std::string find_version_dir(int minor) {
     if (std::stoi(patch) > best_patch) best_patch = std::stoi(patch), best = e.path().string();
   }
   return best;
+}
+
+// Debian sid's builds (tools/install-pythons.sh): ~/.cache/pyprofd/pythons/3.<minor>/root.
+std::string sid_root(int minor) {
+  const char* home = getenv("HOME");
+  std::string root = std::string(home && *home ? home : "/root") + "/.cache/pyprofd/pythons/3." +
+                     std::to_string(minor) + "/root";
+  std::error_code ec;
+  return fs::exists(root + "/usr/bin/python3." + std::to_string(minor), ec) ? root : "";
+}
+
+// How to build and run the probe against one installed version: pyenv's shared build,
+// or else a sid tree (its own headers, libpython and loader: the system glibc is older).
+struct ProbeEnv {
+  std::string where, cflags, ldflags, run_prefix;
+};
+std::optional<ProbeEnv> probe_env(int minor) {
+  const std::string ver = "3." + std::to_string(minor);
+  if (std::string dir = find_version_dir(minor); !dir.empty()) {
+    const std::string inc = dir + "/include/python" + ver;
+    return ProbeEnv{dir, "-I'" + inc + "' -I'" + inc + "/internal'",
+                    "-L'" + dir + "/lib' -lpython" + ver + " -Wl,-rpath,'" + dir + "/lib'",
+                    "PYTHONHOME='" + dir + "' "};
+  }
+  std::string root = sid_root(minor);
+  if (root.empty()) return std::nullopt;
+  const std::string inc = root + "/usr/include/python" + ver, lib = root + "/usr/lib/x86_64-linux-gnu";
+  // -D_Py_TIER2=3 -D_Py_JIT: Debian's build flags (sysconfig PY_CFLAGS_NODIST), not in pyconfig.h.
+  return ProbeEnv{root, "-D_Py_TIER2=3 -D_Py_JIT -I'" + root + "/usr/include' -I'" + inc + "' -I'" + inc + "/internal'",
+                  "-L'" + lib + "' -lpython" + ver + " -Wl,--unresolved-symbols=ignore-in-shared-libs",
+                  "'" + lib + "/ld-linux-x86-64.so.2' --library-path '" + lib + "' "};
 }
 
 // Runs a shell command; returns its exit status and fills *out with stdout+stderr.
@@ -109,28 +142,44 @@ std::map<std::string, long long> parse(const std::string& text) {
   return m;
 }
 
+// Our mirror of _Py_DebugOffsets has the header's size and section offsets.
+template <class D>
+void expect_mirror_shape(const std::map<std::string, long long>& probe, const std::string& ver) {
+  EXPECT_EQ(probe.at("dbg_runtime_offset"), 0) << ver;
+  EXPECT_EQ(probe.at("dbg_size"), static_cast<long long>(sizeof(D))) << ver;
+  EXPECT_EQ(probe.at("dbg_interpreter_state"), offsetof(D, interpreter_state)) << ver;
+  EXPECT_EQ(probe.at("dbg_thread_state"), offsetof(D, thread_state)) << ver;
+  EXPECT_EQ(probe.at("dbg_interpreter_frame"), offsetof(D, interpreter_frame)) << ver;
+  EXPECT_EQ(probe.at("dbg_code_object"), offsetof(D, code_object)) << ver;
+  EXPECT_EQ(probe.at("dbg_type_object"), offsetof(D, type_object)) << ver;
+  EXPECT_EQ(probe.at("dbg_tuple_object"), offsetof(D, tuple_object)) << ver;
+  EXPECT_EQ(probe.at("dbg_unicode_object"), offsetof(D, unicode_object)) << ver;
+  EXPECT_EQ(probe.at("dbg_gc"), offsetof(D, gc)) << ver;
+}
+
 class LayoutOffsetsTest : public ::testing::TestWithParam<int> {};
 
 TEST_P(LayoutOffsetsTest, MatchesHeaders) {
   const int minor = GetParam();
   const std::string ver = "3." + std::to_string(minor);
-  const std::string dir = find_version_dir(minor);
-  if (dir.empty()) GTEST_SKIP() << "Python " << ver << " not installed under " << pyenv_root() << "/versions";
+  const auto env = probe_env(minor);
+  if (!env)
+    GTEST_SKIP() << "Python " << ver << " not installed under " << pyenv_root() << "/versions nor as "
+                 << "~/.cache/pyprofd/pythons/" << ver << " (tools/install-pythons.sh)";
   const Layout* table = builtin_layout(3, minor);
   ASSERT_NE(table, nullptr) << "no built-in layout for " << ver;
 
   std::string tmpl = std::string(PYPROFD_BINARY_DIR) + "/layout_probe_XXXXXX";
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << "mkdtemp " << tmpl;
   const std::string exe = tmpl + "/probe" + ver;
-  const std::string inc = dir + "/include/python" + ver;
   std::string out;
-  const std::string cc = "cc -DPy_BUILD_CORE -I'" + inc + "' -I'" + inc + "/internal' '" PYPROFD_SOURCE_DIR
-                         "/tests/unit/offsets_probe.c' -o '" + exe + "' -L'" + dir + "/lib' -lpython" + ver +
-                         " -Wl,-rpath,'" + dir + "/lib'";
+  const std::string cc = "cc -DPy_BUILD_CORE " + env->cflags + " '" PYPROFD_SOURCE_DIR "/tests/unit/offsets_probe.c' -o '" +
+                         exe + "' " + env->ldflags;
   ASSERT_EQ(run(cc, &out), 0) << "probe failed to compile for " << ver << ":\n" << cc << "\n" << out;
   out.clear();
   // PYTHONHOME: 3.8-3.10 start an interpreter to measure private structs.
-  ASSERT_EQ(run("PYTHONHOME='" + dir + "' '" + exe + "'", &out), 0) << "probe failed for " << ver << ":\n" << out;
+  ASSERT_EQ(run(env->run_prefix + "'" + exe + "'", &out), 0) << "probe failed for " << ver << " (" << env->where
+                                                             << "):\n" << out;
   const auto probe = parse(out);
 
   for (const Field& f : kFields) {
@@ -146,32 +195,25 @@ TEST_P(LayoutOffsetsTest, MatchesHeaders) {
   EXPECT_EQ(probe.at("state_compact_shift"), 5) << ver;
   EXPECT_EQ(probe.at("state_ascii_shift"), 6) << ver;
   EXPECT_EQ(probe.at("mod_type_dictoffset"), table->mod_dict) << ver;
-  if (minor == 13) {
-    EXPECT_EQ(probe.at("dbg_runtime_offset"), 0);
-    EXPECT_EQ(probe.at("dbg_size"), static_cast<long long>(sizeof(DebugOffsets313)));
-    EXPECT_EQ(probe.at("dbg_interpreter_state"), offsetof(DebugOffsets313, interpreter_state));
-    EXPECT_EQ(probe.at("dbg_thread_state"), offsetof(DebugOffsets313, thread_state));
-    EXPECT_EQ(probe.at("dbg_interpreter_frame"), offsetof(DebugOffsets313, interpreter_frame));
-    EXPECT_EQ(probe.at("dbg_code_object"), offsetof(DebugOffsets313, code_object));
-    EXPECT_EQ(probe.at("dbg_unicode_object"), offsetof(DebugOffsets313, unicode_object));
-    EXPECT_EQ(probe.at("dbg_gc"), offsetof(DebugOffsets313, gc));
-  }
+  if (minor == 13) expect_mirror_shape<DebugOffsets313>(probe, ver);
+  if (minor == 14) expect_mirror_shape<DebugOffsets314>(probe, ver);
+  if (minor == 15) expect_mirror_shape<DebugOffsets315>(probe, ver);
   std::error_code ec;
   if (!HasFailure()) fs::remove_all(tmpl, ec);
 }
 
-INSTANTIATE_TEST_SUITE_P(Versions, LayoutOffsetsTest, ::testing::Range(8, 14),
+INSTANTIATE_TEST_SUITE_P(Versions, LayoutOffsetsTest, ::testing::Range(8, 16),
                          [](const ::testing::TestParamInfo<int>& p) { return "py3_" + std::to_string(p.param); });
 
 TEST(BuiltinLayout, OnlySupportedVersions) {
-  for (int minor = 8; minor <= 13; ++minor) {
+  for (int minor = 8; minor <= 15; ++minor) {
     const Layout* l = builtin_layout(3, minor);
     ASSERT_NE(l, nullptr) << minor;
     EXPECT_EQ(l->major, 3);
     EXPECT_EQ(l->minor, minor);
   }
   EXPECT_EQ(builtin_layout(3, 7), nullptr);
-  EXPECT_EQ(builtin_layout(3, 14), nullptr);
+  EXPECT_EQ(builtin_layout(3, 16), nullptr);
   EXPECT_EQ(builtin_layout(2, 7), nullptr);
 }
 
@@ -191,6 +233,8 @@ TEST(BuiltinLayout, Capabilities) {
       {11, FL::kInterpreterFrames, 0, true, true, false, false, false},
       {12, FL::kInterpreterFrames, 0, true, true, true, false, false},
       {13, FL::kInterpreterFrames, 0, false, true, true, false, true},
+      {14, FL::kInterpreterFrames, 0, false, true, true, false, true},
+      {15, FL::kInterpreterFrames, 0, false, true, true, false, true},
   };
   for (const Want& w : wants) {
     const Layout* l = builtin_layout(3, w.minor);
@@ -336,6 +380,62 @@ TEST_F(DebugOffsetsTest, RejectsUnreadableAddress) {
   EXPECT_FALSE(apply_debug_offsets(mem, kRuntimeAddr, &l, &err));
   EXPECT_NE(err.find("cannot read"), std::string::npos) << err;
 }
+
+// 3.14 and 3.15: the bytes of _PyRuntime in Debian sid's (static) executables; the
+// mirror is chosen by the version the struct itself carries.
+class DebugOffsetsSidTest : public ::testing::TestWithParam<int> {
+ protected:
+  static constexpr uint64_t kRuntimeAddr = 0xba07c0;
+  void SetUp() override {
+    minor_ = GetParam();
+    const std::string root = sid_root(minor_);
+    if (root.empty()) GTEST_SKIP() << "~/.cache/pyprofd/pythons/3." << minor_ << " not installed (tools/install-pythons.sh)";
+    const size_t len = minor_ == 14 ? sizeof(DebugOffsets314) : sizeof(DebugOffsets315);
+    std::string err;
+    const std::string exe = root + "/usr/bin/python3." + std::to_string(minor_);
+    ASSERT_TRUE(read_runtime_head(exe, len, &bytes_, &err)) << err;
+  }
+  bool apply(std::vector<uint8_t> bytes, Layout* l, std::string* err) {
+    SnapshotMemory mem;
+    mem.add(kRuntimeAddr, bytes);
+    return apply_debug_offsets(mem, kRuntimeAddr, l, err);
+  }
+  int minor_ = 0;
+  std::vector<uint8_t> bytes_;
+};
+
+TEST_P(DebugOffsetsSidTest, RealExecutableAgreesWithTable) {
+  const Layout& table = *builtin_layout(3, minor_);
+  Layout l = table;
+  for (const char* name : kOverridden)
+    for (const Field& f : kFields)
+      if (std::string(f.name) == name) f.set(&l, 0xdead);
+  l.tuple_items = 0xdead;
+  if (minor_ == 15) l.ts_base_frame = 0xdead;
+  std::string err;
+  ASSERT_TRUE(apply(bytes_, &l, &err)) << err;
+  for (const Field& f : kFields) EXPECT_EQ(f.get(l), f.get(table)) << f.name << " (debug offsets vs table)";
+}
+
+TEST_P(DebugOffsetsSidTest, RefusesUnknownVersionAndFreeThreaded) {
+  std::string err;
+  Layout l = *builtin_layout(3, minor_);
+  std::vector<uint8_t> b = bytes_;
+  const uint64_t v316 = 0x031000f0;  // a structure version no mirror describes
+  std::memcpy(&b[8], &v316, 8);
+  EXPECT_FALSE(apply(b, &l, &err));
+  EXPECT_NE(err.find("not one pyprofd knows"), std::string::npos) << err;
+  Layout other = *builtin_layout(3, minor_ == 14 ? 15 : 14);  // the struct is another version's
+  EXPECT_FALSE(apply(bytes_, &other, &err));
+  EXPECT_NE(err.find("mirror"), std::string::npos) << err;
+  b = bytes_;
+  b[16] = 1;  // free_threaded
+  EXPECT_FALSE(apply(b, &l, &err));
+  EXPECT_EQ(err, kFreeThreadedError);
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, DebugOffsetsSidTest, ::testing::Values(14, 15),
+                         [](const ::testing::TestParamInfo<int>& p) { return "sid3_" + std::to_string(p.param); });
 
 }  // namespace
 }  // namespace pyprofd

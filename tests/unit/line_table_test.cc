@@ -148,8 +148,11 @@ TEST(LineTable, SmallTables) {
   EXPECT_EQ(line_for_offset(12, t311, sizeof t311, 20, -2), 20);
   // Unsupported versions.
   EXPECT_EQ(line_for_offset(7, lnotab, sizeof lnotab, 10, 0), -1);
-  EXPECT_EQ(line_for_offset(14, t311, sizeof t311, 20, 0), -1);
-  EXPECT_EQ(LineTable(14, t311, sizeof t311, 20).line(0), -1);
+  EXPECT_EQ(line_for_offset(16, t311, sizeof t311, 20, 0), -1);
+  EXPECT_EQ(LineTable(16, t311, sizeof t311, 20).line(0), -1);
+  // 3.14 and 3.15 keep 3.11's location table.
+  EXPECT_EQ(line_for_offset(14, t311, sizeof t311, 20, 2), 21);
+  EXPECT_EQ(line_for_offset(15, t311, sizeof t311, 20, 6), 18);
 }
 
 TEST(LineTable, TruncatedAndGarbageLocationTables) {

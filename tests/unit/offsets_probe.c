@@ -24,6 +24,9 @@
 #include "internal/pycore_dict.h"
 #include "internal/pycore_frame.h"
 #endif
+#if PY_MINOR_VERSION >= 14
+#include "internal/pycore_stackref.h"
+#endif
 
 #define P(name, value) printf("%s=%lld\n", (name), (long long)(value))
 #define OFF(type, member) offsetof(type, member)
@@ -183,11 +186,27 @@ int main(void) {
 #if PY_MINOR_VERSION == 11
   P("fr_is_entry", OFF(_PyInterpreterFrame, is_entry));
   P("owned_by_cstack", -1);
-#else
+#elif PY_MINOR_VERSION <= 14
   P("fr_is_entry", 0);
   P("owned_by_cstack", FRAME_OWNED_BY_CSTACK);
+#else
+  P("fr_is_entry", 0);
+  P("owned_by_cstack", -1); /* 3.15 has no C-stack owner */
 #endif
 #endif
+#if PY_MINOR_VERSION >= 14
+  P("owned_by_interpreter", FRAME_OWNED_BY_INTERPRETER);
+  P("code_tag_bits", Py_TAG_BITS);
+#else
+  P("owned_by_interpreter", -1);
+  P("code_tag_bits", 0);
+#endif
+#if PY_MINOR_VERSION >= 15
+  P("ts_base_frame", OFF(PyThreadState, base_frame));
+#else
+  P("ts_base_frame", 0);
+#endif
+  P("tuple_items", OFF(PyTupleObject, ob_item));
 
 #if PY_MINOR_VERSION >= 11
   P("chunk_previous", OFF(_PyStackChunk, previous));
@@ -260,7 +279,7 @@ int main(void) {
 #endif
   P("mod_type_dictoffset", PyModule_Type.tp_dictoffset);
 
-#if PY_MINOR_VERSION == 13
+#if PY_MINOR_VERSION >= 13
   /* Shape of _Py_DebugOffsets, to check pyprofd's mirror of it. */
   P("dbg_runtime_offset", OFF(_PyRuntimeState, debug_offsets));
   P("dbg_size", sizeof(_Py_DebugOffsets));
@@ -270,6 +289,8 @@ int main(void) {
   P("dbg_code_object", OFF(_Py_DebugOffsets, code_object));
   P("dbg_unicode_object", OFF(_Py_DebugOffsets, unicode_object));
   P("dbg_gc", OFF(_Py_DebugOffsets, gc));
+  P("dbg_type_object", OFF(_Py_DebugOffsets, type_object));
+  P("dbg_tuple_object", OFF(_Py_DebugOffsets, tuple_object));
 #endif
   return 0;
 }

@@ -1,6 +1,8 @@
 // The interpreters unit tests run against: pyenv's 3.8–3.13 (the newest patch release
-// of each under $PYENV_ROOT, else ~/.pyenv) and Debian's static python3.11. A version
-// that is not installed keeps a path that does not exist, so each test skips it by name.
+// of each under $PYENV_ROOT, else ~/.pyenv), Debian's static python3.11 and Debian sid's
+// static 3.13/3.14/3.15 (tools/install-pythons.sh: ~/.cache/pyprofd/pythons/3.M/root).
+// A version that is not installed keeps a path that does not exist, so each test skips
+// it by name. Labels starting "debian" or "sid" are static builds (no libpython).
 #pragma once
 #include <glob.h>
 #include <unistd.h>
@@ -13,7 +15,7 @@
 namespace pyprofd {
 
 struct Interp {
-  const char* label;  // py3_8 ... py3_13, debian3_11
+  const char* label;  // py3_8 ... py3_13, debian3_11, sid3_13 ... sid3_15
   const char* path;
   int minor;
 };
@@ -27,7 +29,7 @@ inline const std::vector<Interp>& test_interpreters() {
     const char* home = std::getenv("HOME");
     std::string root = env ? env : std::string(home ? home : "/root") + "/.pyenv";
     static const char* kLabels[] = {"py3_8", "py3_9", "py3_10", "py3_11", "py3_12", "py3_13"};
-    paths.reserve(7);
+    paths.reserve(10);
     std::vector<Interp> out;
     for (int minor = 8; minor <= 13; ++minor) {
       std::string bin = "python3." + std::to_string(minor);
@@ -49,6 +51,12 @@ inline const std::vector<Interp>& test_interpreters() {
     }
     paths.push_back("/usr/bin/python3.11");
     out.push_back(Interp{"debian3_11", nullptr, 11});
+    static const char* kSid[] = {"sid3_13", "sid3_14", "sid3_15"};
+    for (int minor = 13; minor <= 15; ++minor) {
+      std::string v = "3." + std::to_string(minor);
+      paths.push_back(std::string(home ? home : "/root") + "/.cache/pyprofd/pythons/" + v + "/root/usr/bin/python" + v);
+      out.push_back(Interp{kSid[minor - 13], nullptr, minor});
+    }
     for (size_t i = 0; i < out.size(); ++i) out[i].path = paths[i].c_str();
     return out;
   }();
