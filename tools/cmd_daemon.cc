@@ -21,7 +21,6 @@ namespace pyprofd::cli {
 
 namespace {
 
-constexpr int64_t kRescanNs = 1000 * 1000 * 1000;   // --match/--all pick up new processes within ~1 s
 constexpr int64_t kMetricsNs = 250 * 1000 * 1000;   // /metrics refreshed 4 times a second
 
 volatile sig_atomic_t g_stop = 0;
@@ -71,7 +70,8 @@ void start_logging(const DaemonArgs& a) {
 int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window_ns * window_ns; }
 
 // The sampling thread's work between ticks: short, as the next tick waits for it
-// (files are written by the WindowWriter's thread).
+// (files are written by the WindowWriter's thread, targets found and attached by the
+// TargetScanner's).
 class DaemonLoop {
  public:
   DaemonLoop(const DaemonArgs& a, DaemonState* state)
@@ -82,7 +82,10 @@ class DaemonLoop {
     session_ = session;
     window_end_ = window_start(realtime_ns(), window_ns_) + window_ns_;
     state_->fanout.rotate(window_end_ - window_ns_);
+    scanner_.start(session);
   }
+
+  TargetScanner& scanner() { return scanner_; }
 
   void tick() {
     int64_t now = monotonic_ns(), wall = realtime_ns();
@@ -96,11 +99,7 @@ class DaemonLoop {
       g_reopen = 0;
       open_log(args_);
       spdlog::info("SIGHUP: log reopened; rescanning targets");
-      next_rescan_ = 0;
-    }
-    if (now >= next_rescan_) {
-      next_rescan_ = now + kRescanNs;
-      scanner_.rescan(session_);
+      scanner_.rescan_soon();
     }
     if (now >= next_metrics_) {
       next_metrics_ = now + kMetricsNs;
@@ -110,6 +109,7 @@ class DaemonLoop {
 
   // After the loop: the last (partial) window.
   void finish() {
+    scanner_.stop();
     writer_.submit(std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns())));
     writer_.finish();
     update_metrics(monotonic_ns());
@@ -147,7 +147,7 @@ class DaemonLoop {
   SamplingSession* session_ = nullptr;
   int64_t window_ns_;
   int64_t window_end_ = 0;
-  int64_t next_rescan_ = 0, next_metrics_ = 0, last_metrics_at_ = 0;
+  int64_t next_metrics_ = 0, last_metrics_at_ = 0;
 };
 
 SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {
@@ -158,6 +158,8 @@ SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {
   o.sampling.mode = a.mode == "wall" ? ProfileMode::kWall : ProfileMode::kCpu;
   o.sampling.async_tasks = a.async_tasks;
   o.on_tick = [loop] { loop->tick(); };
+  o.attach_elsewhere = true;
+  o.on_attached = [loop](const PythonProcess& proc) { loop->scanner().note_attached(proc); };
   return o;
 }
 
