@@ -13,6 +13,7 @@
 #include "tools/cli.h"
 #include "tools/daemon_http.h"
 #include "tools/daemon_options.h"
+#include "tools/daemon_push.h"
 #include "tools/daemon_state.h"
 #include "tools/daemon_targets.h"
 #include "tools/daemon_writer.h"
@@ -22,6 +23,7 @@ namespace pyprofd::cli {
 namespace {
 
 constexpr int64_t kMetricsNs = 250 * 1000 * 1000;   // /metrics refreshed 4 times a second
+constexpr double kPushGraceS = 5;                    // SIGTERM: time left to push what is spooled
 
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_snapshot = 0;
@@ -75,7 +77,7 @@ int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window
 class DaemonLoop {
  public:
   DaemonLoop(const DaemonArgs& a, DaemonState* state)
-      : args_(a), state_(state), scanner_(a, state), writer_(a, state),
+      : args_(a), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state),
         window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
 
   void start(SamplingSession* session) {
@@ -110,8 +112,11 @@ class DaemonLoop {
   // After the loop: the last (partial) window.
   void finish() {
     scanner_.stop();
-    writer_.submit(std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns())));
+    auto last = std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns()));
+    writer_.submit(last);
+    pusher_.submit(last);
     writer_.finish();
+    pusher_.finish(kPushGraceS);
     update_metrics(monotonic_ns());
   }
 
@@ -126,6 +131,7 @@ class DaemonLoop {
       while (state_->windows.size() > static_cast<size_t>(args_.keep)) state_->windows.pop_front();
     }
     writer_.submit(shared);
+    pusher_.submit(shared);
   }
 
   void update_metrics(int64_t now) {
@@ -144,6 +150,7 @@ class DaemonLoop {
   DaemonState* state_;
   TargetScanner scanner_;
   WindowWriter writer_;
+  WindowPusher pusher_;
   SamplingSession* session_ = nullptr;
   int64_t window_ns_;
   int64_t window_end_ = 0;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <sstream>
@@ -103,6 +104,14 @@ int check_values(DaemonArgs* a) {
   std::string err;
   if (!a->dir.empty() && !check_writable_dir(a->dir + "/.pyprofd-probe", &err)) return fail(kExitError, "daemon: " + err);
   if (!a->log_file.empty() && !check_writable_dir(a->log_file, &err)) return fail(kExitError, "daemon: " + err);
+  if (!a->push.empty()) {
+    if (a->push.rfind("http://", 0) != 0)
+      return usage("--push takes an http:// URL (the Pyroscope server or Grafana Alloy), got '" + a->push + "'");
+    if (a->spool_max < 4096) return usage("--spool-max must be at least 4096 bytes");
+    std::error_code ec;
+    std::filesystem::create_directories(a->spool_dir, ec);
+    if (!check_writable_dir(a->spool_dir + "/.pyprofd-probe", &err)) return fail(kExitError, "daemon: " + err);
+  }
   return a->listen.empty() ? -1 : check_listen(a);
 }
 
@@ -140,7 +149,12 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "file name prefix and the 'service' label")(
       "label", po::value<std::vector<std::string>>(&labels), "KEY=VALUE added to every sample (repeatable)")(
       "log-file", po::value<std::string>(&a->log_file), "log here instead of stderr (reopened on SIGHUP)")(
-      "log-level", po::value<std::string>(&a->log_level)->default_value("info"), "trace, debug, info, warn, error");
+      "log-level", po::value<std::string>(&a->log_level)->default_value("info"), "trace, debug, info, warn, error")(
+      "push", po::value<std::string>(&a->push), "POST each window to this Pyroscope URL (its /ingest API)")(
+      "spool-dir", po::value<std::string>(&a->spool_dir)->default_value(a->spool_dir),
+      "windows waiting to be pushed are kept here")(
+      "spool-max", po::value<uint64_t>(&a->spool_max)->default_value(a->spool_max),
+      "bytes the spool may hold; the oldest windows are dropped beyond it");
   po::variables_map vm;
   if (int code = parse_options(args, opts, "daemon", &vm); code >= 0) return code;
   a->all = vm.count("all") > 0;
