@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <sstream>
@@ -115,6 +116,21 @@ int check_values(DaemonArgs* a) {
   return a->listen.empty() ? -1 : check_listen(a);
 }
 
+// --config FILE: Boost's config-file syntax, the same options as the flags; what the
+// command line gave wins (the first value stored stays).
+int read_config(const po::options_description& opts, const std::string& path, po::variables_map* vm) {
+  if (path.empty()) return -1;
+  std::ifstream in(path);
+  if (!in) return fail(kExitError, "daemon: cannot read --config " + path);
+  try {
+    po::store(po::parse_config_file(in, opts), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    return usage("--config " + path + ": " + e.what());
+  }
+  return -1;
+}
+
 }  // namespace
 
 std::string extension_of(const std::string& format) {
@@ -133,10 +149,10 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "pid,p", po::value<std::vector<int>>(&a->pids), "process to sample (repeatable)")(
       "match", po::value<std::string>(&a->match),
       "sample every process whose command line (arguments joined by spaces) matches this extended regex; "
-      "rescanned every second")("all", "sample every CPython process pyprofd may read")(
-      "subprocesses,s", "follow the targets' Python children")(
+      "rescanned every second")("all", po::bool_switch(&a->all), "sample every CPython process pyprofd may read")(
+      "subprocesses,s", po::bool_switch(&a->subprocesses), "follow the targets' Python children")(
       "mode,m", po::value<std::string>(&a->mode)->default_value("cpu"), "cpu or wall (as record)")(
-      "async,a", "asyncio: one stack per task (as record)")(
+      "async,a", po::bool_switch(&a->async_tasks), "asyncio: one stack per task (as record)")(
       "rate,r", po::value<double>(&a->rate)->default_value(100), "samples per second")(
       "window", po::value<double>(&a->window)->default_value(60), "window length in seconds")(
       "dir", po::value<std::string>(&a->dir), "write each window here")(
@@ -144,7 +160,7 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "formats", po::value<std::string>(&formats)->default_value("pprof"),
       "comma-separated: pprof, pstats, collapsed, speedscope, callgrind, dot, flamegraph")(
       "listen", po::value<std::string>(&a->listen), "serve HTTP on HOST:PORT (loopback only, port 0: any free one)")(
-      "listen-any", "allow --listen on a non-loopback address")(
+      "listen-any", po::bool_switch(&a->listen_any), "allow --listen on a non-loopback address")(
       "app-name", po::value<std::string>(&a->app_name)->default_value("pyprofd"),
       "file name prefix and the 'service' label")(
       "label", po::value<std::vector<std::string>>(&labels), "KEY=VALUE added to every sample (repeatable)")(
@@ -154,13 +170,12 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "spool-dir", po::value<std::string>(&a->spool_dir)->default_value(a->spool_dir),
       "windows waiting to be pushed are kept here")(
       "spool-max", po::value<uint64_t>(&a->spool_max)->default_value(a->spool_max),
-      "bytes the spool may hold; the oldest windows are dropped beyond it");
+      "bytes the spool may hold; the oldest windows are dropped beyond it")(
+      "config", po::value<std::string>(&a->config),
+      "read options from this file (one 'name = value' per line, names as the flags; flags win)");
   po::variables_map vm;
   if (int code = parse_options(args, opts, "daemon", &vm); code >= 0) return code;
-  a->all = vm.count("all") > 0;
-  a->subprocesses = vm.count("subprocesses") > 0;
-  a->async_tasks = vm.count("async") > 0;
-  a->listen_any = vm.count("listen-any") > 0;
+  if (int code = read_config(opts, a->config, &vm); code >= 0) return code;
   int rc = check_formats(a, formats);
   if (rc < 0) rc = check_labels(a, labels);
   return rc < 0 ? check_values(a) : rc;

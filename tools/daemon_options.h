@@ -29,6 +29,7 @@ struct DaemonArgs {
   std::string push;       // --push URL (Pyroscope), "" for none
   std::string spool_dir = "/var/lib/pyprofd/spool";
   uint64_t spool_max = 64ull << 20;
+  std::string config;     // --config FILE, "" for none
 };
 
 // Fills *a. -1 to go on, else the exit code (help shown, or one line on stderr).
