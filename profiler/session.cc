@@ -155,7 +155,7 @@ bool SamplingSession::reap_launched() {
 }
 
 void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status) {
-  const int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
+  int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
   // The default 50 us timer slack would cap the rate of any sleeping loop near 20 kHz
   // and blur deadlines; ask for precise wake-ups.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -195,6 +195,13 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
     ++summary_.ticks;
     if (options_.on_tick) options_.on_tick();
     if (options_.attach_elsewhere) take_handed_over();
+    if (new_rate_hz_ > 0) {  // set_rate from on_tick (the daemon's CPU budget): a new grid from now
+      period = static_cast<int64_t>(1e9 / new_rate_hz_);
+      jitter = std::uniform_int_distribution<int64_t>(0, period / 2);
+      next = now + period;
+      deadline = next + jitter(rng);
+      new_rate_hz_ = 0;
+    }
 
     uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {

@@ -89,6 +89,8 @@ class SamplingSession {
   const PythonProcess* process(pid_t pid) const;
 
   const SessionSummary& summary() const { return summary_; }
+  // Changes the sampling rate from the next tick on; only from on_tick.
+  void set_rate(double hz) { new_rate_hz_ = hz; }
   // Reaps the launched child without blocking; true once it has exited.
   bool reap_launched();
 
@@ -108,6 +110,7 @@ class SamplingSession {
   std::map<pid_t, int> attempts_; // failed attaches per process (bounded retries)
   size_t retired_threads_ = 0;     // threads seen by samplers already dropped
   pid_t root_ = 0;
+  double new_rate_hz_ = 0;  // set_rate's, 0 when none is pending
   // Shared with the attaching thread: processes attached there, and the pids sampled or
   // handed over (what sampled_pids() answers).
   mutable std::mutex handoff_mu_;

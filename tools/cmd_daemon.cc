@@ -11,6 +11,7 @@
 #include "profiler/clock.h"
 #include "profiler/session.h"
 #include "tools/cli.h"
+#include "tools/daemon_budget.h"
 #include "tools/daemon_http.h"
 #include "tools/daemon_options.h"
 #include "tools/daemon_push.h"
@@ -77,7 +78,7 @@ int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window
 class DaemonLoop {
  public:
   DaemonLoop(const DaemonArgs& a, DaemonState* state)
-      : args_(a), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state),
+      : args_(a), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state), budget_(a.max_cpu, a.rate),
         window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
 
   void start(SamplingSession* session) {
@@ -106,6 +107,7 @@ class DaemonLoop {
     if (now >= next_metrics_) {
       next_metrics_ = now + kMetricsNs;
       update_metrics(now);
+      keep_budget(now);
     }
   }
 
@@ -134,6 +136,14 @@ class DaemonLoop {
     pusher_.submit(shared);
   }
 
+  void keep_budget(int64_t now) {
+    double rate = budget_.update(process_cpu_ns(), now);
+    if (rate <= 0) return;
+    spdlog::info("--max-cpu {} %: sampling at {:.1f} Hz", args_.max_cpu, rate);
+    session_->set_rate(rate);
+    state_->fanout.set_rate(rate);
+  }
+
   void update_metrics(int64_t now) {
     const SessionSummary& s = session_->summary();
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -151,6 +161,7 @@ class DaemonLoop {
   TargetScanner scanner_;
   WindowWriter writer_;
   WindowPusher pusher_;
+  CpuBudget budget_;
   SamplingSession* session_ = nullptr;
   int64_t window_ns_;
   int64_t window_end_ = 0;

@@ -97,6 +97,7 @@ int check_values(DaemonArgs* a) {
   if (!(a->rate >= 1 && a->rate <= 100000)) return usage("--rate must be between 1 and 100000 Hz");
   if (!(a->window >= 1 && a->window <= 86400)) return usage("--window must be between 1 and 86400 seconds");
   if (a->keep < 1) return usage("--keep must be at least 1");
+  if (!(a->max_cpu >= 0 && a->max_cpu <= 100 * 1024)) return usage("--max-cpu must be a percentage >= 0");
   if (a->mode != "cpu" && a->mode != "wall") return usage("--mode must be cpu or wall");
   if (a->app_name.empty() || a->app_name.find('/') != std::string::npos)
     return usage("--app-name must be a non-empty name without '/'");
@@ -171,6 +172,8 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "windows waiting to be pushed are kept here")(
       "spool-max", po::value<uint64_t>(&a->spool_max)->default_value(a->spool_max),
       "bytes the spool may hold; the oldest windows are dropped beyond it")(
+      "max-cpu", po::value<double>(&a->max_cpu)->default_value(0),
+      "keep the daemon's CPU under this % of one core by lowering the rate (0: no budget)")(
       "config", po::value<std::string>(&a->config),
       "read options from this file (one 'name = value' per line, names as the flags; flags win)");
   po::variables_map vm;
