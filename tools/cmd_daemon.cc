@@ -77,8 +77,8 @@ int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window
 // TargetScanner's).
 class DaemonLoop {
  public:
-  DaemonLoop(const DaemonArgs& a, DaemonState* state)
-      : args_(a), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state), budget_(a.max_cpu, a.rate),
+  DaemonLoop(const DaemonArgs& a, const std::vector<std::string>& argv, DaemonState* state)
+      : args_(a), argv_(argv), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state), budget_(a.max_cpu, a.rate),
         window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
 
   void start(SamplingSession* session) {
@@ -102,6 +102,7 @@ class DaemonLoop {
       g_reopen = 0;
       open_log(args_);
       spdlog::info("SIGHUP: log reopened; rescanning targets");
+      reload_config();
       scanner_.rescan_soon();
     }
     if (now >= next_metrics_) {
@@ -136,6 +137,23 @@ class DaemonLoop {
     pusher_.submit(shared);
   }
 
+  // SIGHUP with --config: what can change live, from the file (and the flags) read again:
+  // the rate, the CPU budget and the labels. Targets and paths need a restart.
+  void reload_config() {
+    if (args_.config.empty()) return;
+    DaemonArgs fresh;
+    if (parse_daemon_args(argv_, &fresh) >= 0) {
+      spdlog::error("SIGHUP: {} not applied (the reason is on stderr)", args_.config);
+      return;
+    }
+    state_->fanout.set_labels(fresh.labels);
+    budget_ = CpuBudget(fresh.max_cpu, fresh.rate);
+    session_->set_rate(fresh.rate);
+    state_->fanout.set_rate(fresh.rate);
+    spdlog::info("SIGHUP: {} applied: rate {} Hz, --max-cpu {} %, {} labels", args_.config, fresh.rate, fresh.max_cpu,
+                 fresh.labels.size());
+  }
+
   void keep_budget(int64_t now) {
     double rate = budget_.update(process_cpu_ns(), now);
     if (rate <= 0) return;
@@ -157,6 +175,7 @@ class DaemonLoop {
   }
 
   const DaemonArgs& args_;
+  const std::vector<std::string>& argv_;
   DaemonState* state_;
   TargetScanner scanner_;
   WindowWriter writer_;
@@ -202,7 +221,7 @@ int run_daemon(const std::vector<std::string>& args) {
     spdlog::info("listening on http://{}:{}", a.listen_host, port);
     http.start();
   }
-  DaemonLoop loop(a, &state);
+  DaemonLoop loop(a, args, &state);
   SamplingSession session(session_options(a, &loop), &state.fanout);
   loop.start(&session);
   spdlog::info("sampling at {} Hz in {}-second windows", a.rate, a.window);

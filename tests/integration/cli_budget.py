@@ -1,7 +1,8 @@
 """`pyprofd daemon --max-cpu`: on six busy targets (wall mode) at a rate that costs far more than the
 budget, the daemon lowers its rate (logged, and the achieved rate in /metrics drops)
 and its own CPU, measured from /metrics, comes down near the budget; when the load drops
-(the targets are killed) the rate goes back up. The thresholds are loose on purpose (a
+(the targets are killed) the rate goes back up, and when the budget is lifted in the
+--config file and SIGHUP sent, the full rate comes back at once. The thresholds are loose on purpose (a
 shared 2-core machine): they tell a working budget from none."""
 import os
 import re
@@ -50,8 +51,11 @@ class BudgetTest(unittest.TestCase):
             self.assertTrue(t.stdout.readline().startswith(b"ready"))
             targets.append(t)
         log = os.path.join(tmp.name, "daemon.log")
-        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", tag, "--mode", "wall", "--rate", "3000",
-                                   "--max-cpu", "2", "--listen", "127.0.0.1:0", "--log-file", log],
+        conf = os.path.join(tmp.name, "pyprofd.conf")
+        with open(conf, "w") as f:
+            f.write("max-cpu = 2\nrate = 3000\n")
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", tag, "--mode", "wall",
+                                   "--config", conf, "--listen", "127.0.0.1:0", "--log-file", log],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(self.end, daemon)
         for _ in range(200):
@@ -70,6 +74,14 @@ class BudgetTest(unittest.TestCase):
         time.sleep(10)
         _, rate_after = self.cpu_over(4)
         self.assertGreater(rate_after, 1.3 * rate)
+        # The budget lifted in the config file, SIGHUP: back to the full rate at once.
+        with open(conf, "w") as f:
+            f.write("max-cpu = 0\nrate = 3000\n")
+        daemon.send_signal(signal.SIGHUP)
+        time.sleep(1)
+        _, rate_free = self.cpu_over(3)
+        self.assertIn("applied: rate 3000 Hz, --max-cpu 0 %", open(log).read())
+        self.assertGreater(rate_free, 1.3 * rate_after)
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=30)
         self.assertEqual(daemon.returncode, 0, err)
