@@ -11,8 +11,11 @@ scale: `--all --rate 19` on a host running N small Python processes (a mix of id
        for each new process the time from its start to its attach (daemon log) and to
        its first sample (/targets polled 5 times a second).
 
-Usage: python3 bench/daemon_bench.py PYPROFD demo [SECONDS]
+demo-push: demo, the daemon also pushing every window to a local receiver (--push).
+
+Usage: python3 bench/daemon_bench.py PYPROFD demo|demo-push [SECONDS]
        python3 bench/daemon_bench.py PYPROFD scale [SECONDS] [N]"""
+import http.server
 import json
 import os
 import re
@@ -21,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import datetime
@@ -71,14 +75,34 @@ def ab(port, seconds):
     raise RuntimeError("ab printed no rate: %s" % out.stderr.decode())
 
 
-def demo(pyprofd, seconds):
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Stands in for Pyroscope's /ingest: counts POSTs and their bytes, answers 200."""
+    def do_POST(self):
+        n = len(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.posts.append(n)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def demo(pyprofd, seconds, push=False):
     port = demo_rps.free_port()
     service = demo_rps.start_service(port, yappi=False)
     tmp = tempfile.mkdtemp(prefix="pyprofd-bench-")
+    extra, receiver = [], None
+    if push:  # --push to a local receiver (http.server on 127.0.0.1)
+        receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        receiver.posts = []
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        extra = ["--push", "http://127.0.0.1:%d" % receiver.server_address[1], "--spool-dir", tmp + "/spool"]
     try:
         ab(port, 5)  # warm-up
         before = ab(port, seconds)
-        daemon, base, _ = start_daemon(pyprofd, ["--pid", str(service.pid), "--subprocesses", "--dir", tmp], tmp)
+        daemon, base, _ = start_daemon(pyprofd, ["--pid", str(service.pid), "--subprocesses", "--dir", tmp] + extra,
+                                       tmp)
         time.sleep(2)  # attached (master and both workers)
         cpu0, rss0, t0 = cpu_seconds(daemon.pid), rss_mib(daemon.pid), time.monotonic()
         with_daemon = ab(port, seconds)
@@ -97,6 +121,12 @@ def demo(pyprofd, seconds):
     print("targets %d, samples %d, ticks %d, sampling rate %.1f Hz, windows written %d (files in --dir: %d)" % (
         m["pyprofd_targets_attached"], m["pyprofd_samples_total"], m["pyprofd_ticks_total"],
         m["pyprofd_sampling_rate_hertz"], m["pyprofd_windows_written_total"], len(os.listdir(tmp))))
+    if receiver:
+        print("pushed: %d sent during the phase (metrics), %d received in all (incl. the last at SIGTERM), "
+              "%d failed, %d dropped, bodies %s bytes" % (
+                  m["pyprofd_pushes_sent_total"], len(receiver.posts), m["pyprofd_pushes_failed_total"],
+                  m["pyprofd_pushes_dropped_total"], receiver.posts))
+        receiver.shutdown()
 
 
 SMALL = r"""
@@ -189,8 +219,8 @@ def main():
     pyprofd = os.path.abspath(sys.argv[1])
     mode = sys.argv[2]
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else (300 if mode == "demo" else 60)
-    if mode == "demo":
-        demo(pyprofd, seconds)
+    if mode in ("demo", "demo-push"):
+        demo(pyprofd, seconds, push=(mode == "demo-push"))
     else:
         scale(pyprofd, seconds, int(sys.argv[4]) if len(sys.argv) > 4 else 100)
 
