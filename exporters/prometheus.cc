@@ -31,6 +31,14 @@ std::string export_prometheus(const DaemonMetrics& m) {
          m.cpu_seconds);
   metric(&out, "pyprofd_resident_memory_bytes", "gauge", "Resident memory of pyprofd itself.",
          static_cast<double>(m.rss_bytes));
+  metric(&out, "pyprofd_pushes_sent_total", "counter", "Windows delivered to the --push backend.",
+         static_cast<double>(m.pushes_sent));
+  metric(&out, "pyprofd_pushes_failed_total", "counter", "Failed push attempts (each retry counts).",
+         static_cast<double>(m.pushes_failed));
+  metric(&out, "pyprofd_pushes_dropped_total", "counter", "Windows dropped, oldest first, from a full spool.",
+         static_cast<double>(m.pushes_dropped));
+  metric(&out, "pyprofd_spool_bytes", "gauge", "Windows waiting in the push spool on disk.",
+         static_cast<double>(m.spool_bytes));
   return out;
 }
 

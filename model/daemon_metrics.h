@@ -15,6 +15,11 @@ struct DaemonMetrics {
   double sampling_rate_hz = 0;    // gauge: ticks per second achieved
   double cpu_seconds = 0;         // counter: the daemon's own CPU (user + system)
   uint64_t rss_bytes = 0;         // gauge: the daemon's resident memory
+  // --push
+  uint64_t pushes_sent = 0;       // counter: windows delivered
+  uint64_t pushes_failed = 0;     // counter: failed attempts (each retry counts)
+  uint64_t pushes_dropped = 0;    // counter: windows dropped from a full spool
+  uint64_t spool_bytes = 0;       // gauge: windows waiting on disk
 };
 
 }  // namespace pyprofd

@@ -14,6 +14,12 @@ void SampleFanout::add(const SampleLabels& labels, const std::vector<StackFrame>
   ++samples_[labels.pid];
 }
 
+void SampleFanout::set_rate(double hz) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rate_hz_ = hz;
+  window_.rate_hz = hz;
+}
+
 Profile SampleFanout::empty(int64_t start_ns) const {
   Profile p;
   p.mode = mode_;

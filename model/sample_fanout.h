@@ -37,6 +37,9 @@ class SampleFanout final : public SampleSink {
   void set_labels(std::vector<std::pair<std::string, std::string>> labels);
   void set_process_labels(int pid, std::vector<std::pair<std::string, std::string>> labels);
 
+  // The sampling rate from now on (the period of the current and later windows).
+  void set_rate(double hz);
+
   // Samples seen per process since start.
   uint64_t samples_of(int pid) const;
 

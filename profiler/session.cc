@@ -29,9 +29,35 @@ bool SamplingSession::attach_root(pid_t pid, AttachError* err) {
   if (!proc) return false;
   root_ = pid;
   tree_.insert(pid);
-  summary_.pids.insert(pid);
-  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
+  adopt(std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_));
   return true;
+}
+
+void SamplingSession::adopt(std::unique_ptr<ProcessSampler> sampler) {
+  pid_t pid = sampler->pid();
+  summary_.pids.insert(pid);
+  samplers_[pid] = std::move(sampler);
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  published_.insert(pid);
+}
+
+void SamplingSession::drop(pid_t pid) {
+  auto it = samplers_.find(pid);
+  if (it == samplers_.end()) return;
+  retired_threads_ += it->second->threads_seen();
+  samplers_.erase(it);
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  published_.erase(pid);
+}
+
+void SamplingSession::take_handed_over() {
+  std::vector<std::unique_ptr<ProcessSampler>> ready;
+  {
+    std::lock_guard<std::mutex> lock(handoff_mu_);
+    if (handed_over_.empty()) return;
+    ready.swap(handed_over_);
+  }
+  for (auto& sampler : ready) adopt(std::move(sampler));
 }
 
 bool SamplingSession::attach(pid_t pid, AttachError* err) {
@@ -41,19 +67,21 @@ bool SamplingSession::attach(pid_t pid, AttachError* err) {
   return true;
 }
 
-bool SamplingSession::add_target(pid_t pid, AttachError* err) {
-  auto proc = attach_python(pid, err);
-  if (!proc) return false;
+void SamplingSession::add_target(std::unique_ptr<PythonProcess> proc) {
+  pid_t pid = proc->pid;
   if (options_.subprocesses) tree_.insert(pid);
-  summary_.pids.insert(pid);
-  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
-  return true;
+  attempts_.erase(pid);
+  // Built here: its set-up reads /proc too, which the sampling thread should not wait on.
+  auto sampler = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
+  if (!options_.attach_elsewhere) return adopt(std::move(sampler));
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  published_.insert(pid);
+  handed_over_.push_back(std::move(sampler));
 }
 
 std::vector<pid_t> SamplingSession::sampled_pids() const {
-  std::vector<pid_t> out;
-  for (const auto& entry : samplers_) out.push_back(entry.first);
-  return out;
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  return std::vector<pid_t>(published_.begin(), published_.end());
 }
 
 const PythonProcess* SamplingSession::process(pid_t pid) const {
@@ -86,9 +114,15 @@ void SamplingSession::try_attach(pid_t pid) {
       attempts = kMaxAttachAttempts;
     return;
   }
-  spdlog::info("attached process {} (Python {}, {})", pid, proc->version, proc->image_path);
-  summary_.pids.insert(pid);
-  samplers_[pid] = std::make_unique<ProcessSampler>(std::move(proc), options_.sampling, sink_);
+  if (options_.on_attached) options_.on_attached(*proc);
+  else spdlog::info("attached process {} (Python {}, {})", pid, proc->version, proc->image_path);
+  add_target(std::move(proc));
+}
+
+bool SamplingSession::is_sampled(pid_t pid) const {
+  if (!options_.attach_elsewhere) return samplers_.count(pid) > 0;
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  return published_.count(pid) > 0;
 }
 
 bool SamplingSession::scan_children() {
@@ -100,13 +134,12 @@ bool SamplingSession::scan_children() {
     pid_t pid = *it;
     if (!process_exists(pid)) {
       children_.forget(pid);
-      if (samplers_.count(pid)) retired_threads_ += samplers_[pid]->threads_seen();
-      samplers_.erase(pid);
+      if (!options_.attach_elsewhere) drop(pid);  // else the sampling thread finds it gone
       attempts_.erase(pid);
       it = tree_.erase(it);
       continue;
     }
-    if (!samplers_.count(pid)) try_attach(pid);
+    if (!is_sampled(pid)) try_attach(pid);
     ++it;
   }
   return samplers_.size() > before;
@@ -125,7 +158,7 @@ bool SamplingSession::reap_launched() {
 }
 
 void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status) {
-  const int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
+  int64_t period = static_cast<int64_t>(1e9 / options_.rate_hz);
   // The default 50 us timer slack would cap the rate of any sleeping loop near 20 kHz
   // and blur deadlines; ask for precise wake-ups.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
@@ -168,6 +201,14 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
     last_tick = now;
     ++summary_.ticks;
     if (options_.on_tick) options_.on_tick();
+    if (options_.attach_elsewhere) take_handed_over();
+    if (new_rate_hz_ > 0) {  // set_rate from on_tick (the daemon's CPU budget): a new grid from now
+      period = static_cast<int64_t>(1e9 / new_rate_hz_);
+      jitter = std::uniform_int_distribution<int64_t>(0, period / 2);
+      next = now + period;
+      deadline = next + jitter(rng);
+      new_rate_hz_ = 0;
+    }
 
     uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {
@@ -177,16 +218,16 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
       }
       // Unreadable: exited, or exec'd into something else; the tree scan may re-attach.
       spdlog::info("dropped process {}", it->first);
-      attempts_[it->first] = 0;
-      retired_threads_ += it->second->threads_seen();
-      it = samplers_.erase(it);
+      pid_t gone = it->first;
+      ++it;
+      drop(gone);
     }
 
     if (summary_.first_sample_ns < 0 && summary_.stats.samples > before) summary_.first_sample_ns = monotonic_ns() - start;
 
     if (now >= next_scan) {
       next_scan = now + kTreeScanNs;
-      if (options_.subprocesses && scan_children()) deadline = monotonic_ns();
+      if (options_.subprocesses && !options_.attach_elsewhere && scan_children()) deadline = monotonic_ns();
       if (reap_launched()) break;
       // The daemon's targets come and go; record ends with its last one.
       bool alone = !options_.keep_running && samplers_.empty();

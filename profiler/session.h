@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -26,7 +27,14 @@ struct SessionOptions {
   SamplingOptions sampling;
   pid_t launched = 0;         // a child we started: reaped here, its status kept
   bool keep_running = false;  // the daemon: go on sampling when every target is gone
-  std::function<void()> on_tick;  // called at each tick before sampling (the daemon's windows, rescans)
+  std::function<void()> on_tick;  // called at each tick before sampling (the daemon's windows)
+  // The daemon: attaching (slow: maps, ELF, version) never runs on the sampling thread.
+  // Another thread calls scan_tree() and add_target(); ready processes are handed to
+  // the sampling thread, which starts them at its next tick.
+  bool attach_elsewhere = false;
+  // Called on the attaching thread for each process attached while running (instead of
+  // the session's own log line).
+  std::function<void(const PythonProcess&)> on_attached;
 };
 
 struct SessionSummary {
@@ -68,21 +76,32 @@ class SamplingSession {
   // on_status is called about 4 times a second.
   void run(const volatile sig_atomic_t* stop, const std::function<void(const SessionSummary&)>& on_status);
 
-  // Adds a target while running (from on_tick): samples it, and with subprocesses
-  // follows its tree. False, with err, if it cannot be attached.
-  bool add_target(pid_t pid, AttachError* err);
+  // Adds an attached target while running (with attach_elsewhere, from the attaching
+  // thread): samples it, and with subprocesses follows its tree.
+  void add_target(std::unique_ptr<PythonProcess> proc);
 
-  // The processes sampled now, and one of them (nullptr if not sampled).
+  // With attach_elsewhere, from the attaching thread: finds new children of the
+  // followed tree and attaches them (what run() does itself otherwise).
+  void scan_tree() { scan_children(); }
+
+  // The processes sampled now or handed over for sampling (thread-safe).
   std::vector<pid_t> sampled_pids() const;
+  // One sampled process (nullptr if not sampled); only on the sampling thread.
   const PythonProcess* process(pid_t pid) const;
 
   const SessionSummary& summary() const { return summary_; }
+  // Changes the sampling rate from the next tick on; only from on_tick.
+  void set_rate(double hz) { new_rate_hz_ = hz; }
   // Reaps the launched child without blocking; true once it has exited.
   bool reap_launched();
 
  private:
   bool scan_children();  // true if it attached a process (one exited at the same time may hide it: rare, harmless)
   void try_attach(pid_t pid);
+  void adopt(std::unique_ptr<ProcessSampler> sampler);  // starts sampling (sampling thread)
+  void take_handed_over();                           // adopts what another thread attached
+  void drop(pid_t pid);                              // stops sampling (sampling thread)
+  bool is_sampled(pid_t pid) const;
 
   SessionOptions options_;
   SampleSink* sink_;
@@ -92,7 +111,13 @@ class SamplingSession {
   std::map<pid_t, int> attempts_; // failed attaches per process (bounded retries)
   size_t retired_threads_ = 0;     // threads seen by samplers already dropped
   pid_t root_ = 0;
-  ChildScanner children_;          // the tree's /proc children files, kept open
+  ChildScanner children_;          // the tree's /proc children files, kept open (by the thread that scans)
+  double new_rate_hz_ = 0;  // set_rate's, 0 when none is pending
+  // Shared with the attaching thread: processes attached there, and the pids sampled or
+  // handed over (what sampled_pids() answers).
+  mutable std::mutex handoff_mu_;
+  std::vector<std::unique_ptr<ProcessSampler>> handed_over_;
+  std::set<pid_t> published_;
 };
 
 }  // namespace pyprofd

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -15,7 +16,8 @@ bool task_exists(pid_t pid, uint64_t tid) {
 }
 }  // namespace
 
-ThreadReader::ThreadReader(PythonProcess& proc) : proc_(proc), l_(proc.layout), walker_(*proc.memory, proc.layout) {}
+ThreadReader::ThreadReader(PythonProcess& proc)
+    : proc_(proc), l_(proc.layout), ns_(proc.pid), walker_(*proc.memory, proc.layout) {}
 
 bool ThreadReader::read_interpreter() {
   uint64_t interp = 0;
@@ -63,22 +65,32 @@ void ThreadReader::read_gil(uint64_t* holder, bool* locked) {
 
 // glibc keeps the kernel TID inside struct pthread (pthread_t points at it). Its offset
 // is found once: the main thread's struct holds the PID, and every other thread's value
-// at that offset must be one of the process's tasks.
+// at that offset must be a distinct task of the process (all as the target's namespace
+// numbers them). In a container the PID is 1, which many fields hold: the search waits
+// until a second thread tells the offsets apart (the main thread's TID is the PID).
 void ThreadReader::find_tid_offset(const std::vector<ThreadSample>& threads, size_t n) {
+  if (!main_pthread_ && !proc_.memory->read_value(proc_.runtime_addr + l_.rt_main_thread, &main_pthread_)) return;
+  if (!main_pthread_) return;
+  bool others = false;
+  for (size_t i = 0; i < n; ++i) others |= threads[i].ts.thread_id != main_pthread_;
+  if (!others && !ns_.same_namespace()) return;  // ambiguous: try again when threads change
   tid_offset_searched_ = true;
-  uint64_t main_thread = 0;
-  if (!proc_.memory->read_value(proc_.runtime_addr + l_.rt_main_thread, &main_thread) || !main_thread) return;
   uint8_t buf[2048];
-  if (!proc_.memory->read(main_thread, buf, sizeof buf)) return;
+  if (!proc_.memory->read(main_pthread_, buf, sizeof buf)) return;
+  std::vector<int32_t> seen;
   for (uint32_t off = 0; off + 4 <= sizeof buf; off += 4) {
     int32_t v;
     std::memcpy(&v, buf + off, 4);
-    if (v != proc_.pid) continue;
+    if (v != ns_.inner_pid()) continue;
     bool all = true;
+    seen.assign(1, v);
     for (size_t i = 0; i < n && all; ++i) {
-      if (threads[i].ts.thread_id == main_thread) continue;
+      if (threads[i].ts.thread_id == main_pthread_) continue;
       int32_t tid = 0;
-      all = proc_.memory->read_value(threads[i].ts.thread_id + off, &tid) && task_exists(proc_.pid, tid);
+      all = proc_.memory->read_value(threads[i].ts.thread_id + off, &tid) &&
+            std::find(seen.begin(), seen.end(), tid) == seen.end() &&
+            task_exists(proc_.pid, ns_.to_host(static_cast<uint64_t>(tid)));
+      seen.push_back(tid);
     }
     if (all) {
       tid_offset_ = static_cast<int>(off);
@@ -99,7 +111,12 @@ void ThreadReader::read_tids(std::vector<ThreadSample>* threads) {
   }
   proc_.memory->readv(tid_ops_.data(), tid_ops_.size());
   for (size_t i = 0; i < threads->size(); ++i)
-    (*threads)[i].ts.native_id = tid_ops_[i].ok && tids_[i] > 0 ? static_cast<uint64_t>(tids_[i]) : 0;
+    (*threads)[i].ts.native_id = tid_ops_[i].ok && tids_[i] > 0 ? ns_.to_host(static_cast<uint64_t>(tids_[i])) : 0;
+}
+
+// Without the TID offset (not found yet) only the main thread's TID is known: the PID.
+void ThreadReader::main_tid_only(std::vector<ThreadSample>* threads) const {
+  for (auto& t : *threads) t.ts.native_id = main_pthread_ && t.ts.thread_id == main_pthread_ ? proc_.pid : 0;
 }
 
 bool ThreadReader::read_threads(std::vector<ThreadSample>* out, bool want_gil) {
@@ -127,9 +144,13 @@ bool ThreadReader::read_threads(std::vector<ThreadSample>* out, bool want_gil) {
   }
   out->resize(n);
   walker_.retain_only(live_);
+  ns_.invalidate();  // the thread list changed (or is read for the first time)
+  if (l_.ts_native_thread_id)
+    for (auto& t : *out) t.ts.native_id = ns_.to_host(t.ts.native_id);
   if (l_.tid_from_pthread && n) {
     if (!tid_offset_searched_) find_tid_offset(*out, n);
     if (tid_offset_ >= 0) read_tids(out);
+    else main_tid_only(out);
   }
   return true;
 }
@@ -159,10 +180,12 @@ bool ThreadReader::sample_known(std::vector<ThreadSample>* out, bool want_gil) {
     ThreadSample& t = (*out)[i];
     t.ts.native_id = want_tids && ops_[tid_first + i].ok && tids_[i] > 0 ? static_cast<uint64_t>(tids_[i]) : 0;
     t.status = walker_.finish(known_[i].first, ops_, &t.ts, &t.frames);
+    t.ts.native_id = ns_.to_host(t.ts.native_id);  // raw from the tid read or the thread state
     uint64_t expected_next = i + 1 < n ? known_[i + 1].first : 0;
     if (t.status == WalkStatus::kReadError || t.ts.next != expected_next || t.ts.thread_id != known_[i].second)
       return false;
   }
+  if (l_.tid_from_pthread && !want_tids) main_tid_only(out);
   uint64_t holder = 0;
   bool locked = false;
   if (want_gil) finish_gil(ops_, &holder, &locked);

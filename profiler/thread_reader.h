@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "profiler/attach.h"
+#include "profiler/ns_tids.h"
 #include "profiler/stack_walker.h"
 
 namespace pyprofd {
@@ -28,7 +29,10 @@ class ThreadReader {
   // reusing its vectors; frames are not read. False if the interpreter cannot be read.
   bool read_threads(std::vector<ThreadSample>* out, bool want_gil);
   // Reads one listed thread's frames (again).
-  void walk(ThreadSample* t) { t->status = walker_.walk(t->ts.addr, &t->ts, &t->frames); }
+  void walk(ThreadSample* t) {
+    t->status = walker_.walk(t->ts.addr, &t->ts, &t->frames);
+    if (l_.ts_native_thread_id) t->ts.native_id = ns_.to_host(t->ts.native_id);  // re-read from the thread state
+  }
   // Lists and walks every thread. When the threads are those of the previous call,
   // all of it (thread list head, GIL, every thread's state and frames) is one readv.
   bool sample(std::vector<ThreadSample>* out, bool want_gil);
@@ -50,14 +54,17 @@ class ThreadReader {
   bool sample_known(std::vector<ThreadSample>* out, bool want_gil);
   void find_tid_offset(const std::vector<ThreadSample>& threads, size_t n);
   void read_tids(std::vector<ThreadSample>* threads);
+  void main_tid_only(std::vector<ThreadSample>* threads) const;
 
   PythonProcess& proc_;
   const Layout& l_;
+  NamespaceTids ns_;  // the target's thread ids -> ours (containers)
   StackWalker walker_;
   uint64_t interp_ = 0;
   uint64_t gil_addr_ = 0;  // the GIL struct
   int tid_offset_ = -1;    // <=3.10: offset of the TID inside glibc's struct pthread
   bool tid_offset_searched_ = false;
+  uint64_t main_pthread_ = 0;  // <=3.10: the main thread's pthread_t (its TID is the PID)
   std::vector<int32_t> tids_;
   std::vector<ReadOp> tid_ops_;
   // The previous sample's threads (thread state, pthread_t), in list order.

@@ -11,8 +11,10 @@
 #include "profiler/clock.h"
 #include "profiler/session.h"
 #include "tools/cli.h"
+#include "tools/daemon_budget.h"
 #include "tools/daemon_http.h"
 #include "tools/daemon_options.h"
+#include "tools/daemon_push.h"
 #include "tools/daemon_state.h"
 #include "tools/daemon_targets.h"
 #include "tools/daemon_writer.h"
@@ -21,8 +23,8 @@ namespace pyprofd::cli {
 
 namespace {
 
-constexpr int64_t kRescanNs = 1000 * 1000 * 1000;   // --match/--all pick up new processes within ~1 s
 constexpr int64_t kMetricsNs = 250 * 1000 * 1000;   // /metrics refreshed 4 times a second
+constexpr double kPushGraceS = 5;                    // SIGTERM: time left to push what is spooled
 
 volatile sig_atomic_t g_stop = 0;
 volatile sig_atomic_t g_snapshot = 0;
@@ -71,18 +73,22 @@ void start_logging(const DaemonArgs& a) {
 int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window_ns * window_ns; }
 
 // The sampling thread's work between ticks: short, as the next tick waits for it
-// (files are written by the WindowWriter's thread).
+// (files are written by the WindowWriter's thread, targets found and attached by the
+// TargetScanner's).
 class DaemonLoop {
  public:
-  DaemonLoop(const DaemonArgs& a, DaemonState* state)
-      : args_(a), state_(state), scanner_(a, state), writer_(a, state),
+  DaemonLoop(const DaemonArgs& a, const std::vector<std::string>& argv, DaemonState* state)
+      : args_(a), argv_(argv), state_(state), scanner_(a, state), writer_(a, state), pusher_(a, state), budget_(a.max_cpu, a.rate),
         window_ns_(static_cast<int64_t>(a.window * 1e9)) {}
 
   void start(SamplingSession* session) {
     session_ = session;
     window_end_ = window_start(realtime_ns(), window_ns_) + window_ns_;
     state_->fanout.rotate(window_end_ - window_ns_);
+    scanner_.start(session);
   }
+
+  TargetScanner& scanner() { return scanner_; }
 
   void tick() {
     int64_t now = monotonic_ns(), wall = realtime_ns();
@@ -96,22 +102,24 @@ class DaemonLoop {
       g_reopen = 0;
       open_log(args_);
       spdlog::info("SIGHUP: log reopened; rescanning targets");
-      next_rescan_ = 0;
-    }
-    if (now >= next_rescan_) {
-      next_rescan_ = now + kRescanNs;
-      scanner_.rescan(session_);
+      reload_config();
+      scanner_.rescan_soon();
     }
     if (now >= next_metrics_) {
       next_metrics_ = now + kMetricsNs;
       update_metrics(now);
+      keep_budget(now);
     }
   }
 
   // After the loop: the last (partial) window.
   void finish() {
-    writer_.submit(std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns())));
+    scanner_.stop();
+    auto last = std::make_shared<const Profile>(state_->fanout.rotate(realtime_ns()));
+    writer_.submit(last);
+    pusher_.submit(last);
     writer_.finish();
+    pusher_.finish(kPushGraceS);
     update_metrics(monotonic_ns());
   }
 
@@ -126,6 +134,32 @@ class DaemonLoop {
       while (state_->windows.size() > static_cast<size_t>(args_.keep)) state_->windows.pop_front();
     }
     writer_.submit(shared);
+    pusher_.submit(shared);
+  }
+
+  // SIGHUP with --config: what can change live, from the file (and the flags) read again:
+  // the rate, the CPU budget and the labels. Targets and paths need a restart.
+  void reload_config() {
+    if (args_.config.empty()) return;
+    DaemonArgs fresh;
+    if (parse_daemon_args(argv_, &fresh) >= 0) {
+      spdlog::error("SIGHUP: {} not applied (the reason is on stderr)", args_.config);
+      return;
+    }
+    state_->fanout.set_labels(fresh.labels);
+    budget_ = CpuBudget(fresh.max_cpu, fresh.rate);
+    session_->set_rate(fresh.rate);
+    state_->fanout.set_rate(fresh.rate);
+    spdlog::info("SIGHUP: {} applied: rate {} Hz, --max-cpu {} %, {} labels", args_.config, fresh.rate, fresh.max_cpu,
+                 fresh.labels.size());
+  }
+
+  void keep_budget(int64_t now) {
+    double rate = budget_.update(process_cpu_ns(), now);
+    if (rate <= 0) return;
+    spdlog::info("--max-cpu {} %: sampling at {:.1f} Hz", args_.max_cpu, rate);
+    session_->set_rate(rate);
+    state_->fanout.set_rate(rate);
   }
 
   void update_metrics(int64_t now) {
@@ -141,13 +175,16 @@ class DaemonLoop {
   }
 
   const DaemonArgs& args_;
+  const std::vector<std::string>& argv_;
   DaemonState* state_;
   TargetScanner scanner_;
   WindowWriter writer_;
+  WindowPusher pusher_;
+  CpuBudget budget_;
   SamplingSession* session_ = nullptr;
   int64_t window_ns_;
   int64_t window_end_ = 0;
-  int64_t next_rescan_ = 0, next_metrics_ = 0, last_metrics_at_ = 0;
+  int64_t next_metrics_ = 0, last_metrics_at_ = 0;
 };
 
 SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {
@@ -158,6 +195,8 @@ SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {
   o.sampling.mode = a.mode == "wall" ? ProfileMode::kWall : ProfileMode::kCpu;
   o.sampling.async_tasks = a.async_tasks;
   o.on_tick = [loop] { loop->tick(); };
+  o.attach_elsewhere = true;
+  o.on_attached = [loop](const PythonProcess& proc) { loop->scanner().note_attached(proc); };
   return o;
 }
 
@@ -182,7 +221,7 @@ int run_daemon(const std::vector<std::string>& args) {
     spdlog::info("listening on http://{}:{}", a.listen_host, port);
     http.start();
   }
-  DaemonLoop loop(a, &state);
+  DaemonLoop loop(a, args, &state);
   SamplingSession session(session_options(a, &loop), &state.fanout);
   loop.start(&session);
   spdlog::info("sampling at {} Hz in {}-second windows", a.rate, a.window);

@@ -112,7 +112,10 @@ struct DaemonHttp::Impl {
       size_t n = std::min(state->windows.size(), static_cast<size_t>(k));
       windows.assign(state->windows.end() - n, state->windows.end());
     }
-    if (windows.empty()) return reply_error(res, 503, "no window has completed yet");
+    // Fewer completed windows than asked for (the daemon just started): the current
+    // partial window stands in, so the answer comes at once rather than a 503.
+    if (windows.size() < static_cast<size_t>(k))
+      windows.push_back(std::make_shared<const Profile>(state->fanout.current(realtime_ns())));
     send_profile(res, format, state->fanout.merge(windows));
   }
 

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <sstream>
@@ -95,6 +97,7 @@ int check_values(DaemonArgs* a) {
   if (!(a->rate >= 1 && a->rate <= 100000)) return usage("--rate must be between 1 and 100000 Hz");
   if (!(a->window >= 1 && a->window <= 86400)) return usage("--window must be between 1 and 86400 seconds");
   if (a->keep < 1) return usage("--keep must be at least 1");
+  if (!(a->max_cpu >= 0 && a->max_cpu <= 100 * 1024)) return usage("--max-cpu must be a percentage >= 0");
   if (a->mode != "cpu" && a->mode != "wall") return usage("--mode must be cpu or wall");
   if (a->app_name.empty() || a->app_name.find('/') != std::string::npos)
     return usage("--app-name must be a non-empty name without '/'");
@@ -103,7 +106,30 @@ int check_values(DaemonArgs* a) {
   std::string err;
   if (!a->dir.empty() && !check_writable_dir(a->dir + "/.pyprofd-probe", &err)) return fail(kExitError, "daemon: " + err);
   if (!a->log_file.empty() && !check_writable_dir(a->log_file, &err)) return fail(kExitError, "daemon: " + err);
+  if (!a->push.empty()) {
+    if (a->push.rfind("http://", 0) != 0)
+      return usage("--push takes an http:// URL (the Pyroscope server or Grafana Alloy), got '" + a->push + "'");
+    if (a->spool_max < 4096) return usage("--spool-max must be at least 4096 bytes");
+    std::error_code ec;
+    std::filesystem::create_directories(a->spool_dir, ec);
+    if (!check_writable_dir(a->spool_dir + "/.pyprofd-probe", &err)) return fail(kExitError, "daemon: " + err);
+  }
   return a->listen.empty() ? -1 : check_listen(a);
+}
+
+// --config FILE: Boost's config-file syntax, the same options as the flags; what the
+// command line gave wins (the first value stored stays).
+int read_config(const po::options_description& opts, const std::string& path, po::variables_map* vm) {
+  if (path.empty()) return -1;
+  std::ifstream in(path);
+  if (!in) return fail(kExitError, "daemon: cannot read --config " + path);
+  try {
+    po::store(po::parse_config_file(in, opts), *vm);
+    po::notify(*vm);
+  } catch (const po::error& e) {
+    return usage("--config " + path + ": " + e.what());
+  }
+  return -1;
 }
 
 }  // namespace
@@ -124,10 +150,10 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "pid,p", po::value<std::vector<int>>(&a->pids), "process to sample (repeatable)")(
       "match", po::value<std::string>(&a->match),
       "sample every process whose command line (arguments joined by spaces) matches this extended regex; "
-      "rescanned every second")("all", "sample every CPython process pyprofd may read")(
-      "subprocesses,s", "follow the targets' Python children")(
+      "rescanned every second")("all", po::bool_switch(&a->all), "sample every CPython process pyprofd may read")(
+      "subprocesses,s", po::bool_switch(&a->subprocesses), "follow the targets' Python children")(
       "mode,m", po::value<std::string>(&a->mode)->default_value("cpu"), "cpu or wall (as record)")(
-      "async,a", "asyncio: one stack per task (as record)")(
+      "async,a", po::bool_switch(&a->async_tasks), "asyncio: one stack per task (as record)")(
       "rate,r", po::value<double>(&a->rate)->default_value(100), "samples per second")(
       "window", po::value<double>(&a->window)->default_value(60), "window length in seconds")(
       "dir", po::value<std::string>(&a->dir), "write each window here")(
@@ -135,18 +161,24 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "formats", po::value<std::string>(&formats)->default_value("pprof"),
       "comma-separated: pprof, pstats, collapsed, speedscope, callgrind, dot, flamegraph")(
       "listen", po::value<std::string>(&a->listen), "serve HTTP on HOST:PORT (loopback only, port 0: any free one)")(
-      "listen-any", "allow --listen on a non-loopback address")(
+      "listen-any", po::bool_switch(&a->listen_any), "allow --listen on a non-loopback address")(
       "app-name", po::value<std::string>(&a->app_name)->default_value("pyprofd"),
       "file name prefix and the 'service' label")(
       "label", po::value<std::vector<std::string>>(&labels), "KEY=VALUE added to every sample (repeatable)")(
       "log-file", po::value<std::string>(&a->log_file), "log here instead of stderr (reopened on SIGHUP)")(
-      "log-level", po::value<std::string>(&a->log_level)->default_value("info"), "trace, debug, info, warn, error");
+      "log-level", po::value<std::string>(&a->log_level)->default_value("info"), "trace, debug, info, warn, error")(
+      "push", po::value<std::string>(&a->push), "POST each window to this Pyroscope URL (its /ingest API)")(
+      "spool-dir", po::value<std::string>(&a->spool_dir)->default_value(a->spool_dir),
+      "windows waiting to be pushed are kept here")(
+      "spool-max", po::value<uint64_t>(&a->spool_max)->default_value(a->spool_max),
+      "bytes the spool may hold; the oldest windows are dropped beyond it")(
+      "max-cpu", po::value<double>(&a->max_cpu)->default_value(0),
+      "keep the daemon's CPU under this % of one core by lowering the rate (0: no budget)")(
+      "config", po::value<std::string>(&a->config),
+      "read options from this file (one 'name = value' per line, names as the flags; flags win)");
   po::variables_map vm;
   if (int code = parse_options(args, opts, "daemon", &vm); code >= 0) return code;
-  a->all = vm.count("all") > 0;
-  a->subprocesses = vm.count("subprocesses") > 0;
-  a->async_tasks = vm.count("async") > 0;
-  a->listen_any = vm.count("listen-any") > 0;
+  if (int code = read_config(opts, a->config, &vm); code >= 0) return code;
   int rc = check_formats(a, formats);
   if (rc < 0) rc = check_labels(a, labels);
   return rc < 0 ? check_values(a) : rc;

@@ -26,6 +26,11 @@ struct DaemonArgs {
   std::string app_name = "pyprofd";
   std::vector<std::pair<std::string, std::string>> labels;
   std::string log_file, log_level = "info";
+  std::string push;       // --push URL (Pyroscope), "" for none
+  std::string spool_dir = "/var/lib/pyprofd/spool";
+  uint64_t spool_max = 64ull << 20;
+  std::string config;     // --config FILE, "" for none
+  double max_cpu = 0;     // --max-cpu PERCENT of one core, 0 for no budget
 };
 
 // Fills *a. -1 to go on, else the exit code (help shown, or one line on stderr).

@@ -4,9 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <sstream>
+
+#include "profiler/clock.h"
 
 namespace pyprofd::cli {
 
@@ -36,6 +40,22 @@ std::string executable(pid_t pid) {
   char buf[4096];
   ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
   return n > 0 ? std::string(buf, n) : "";
+}
+
+// The cgroup a process runs in, as /proc/PID/cgroup names it: the unified (v2) path,
+// or on a v1-only or hybrid host the first controller's path that is not the root.
+std::string cgroup_of(pid_t pid) {
+  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line, unified, v1;
+  while (std::getline(in, line)) {
+    size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    std::string path = line.substr(b + 1);
+    if (line.compare(0, b + 1, "0::") == 0) unified = path;
+    else if (v1.empty() && path != "/") v1 = path;
+  }
+  if (!unified.empty() && unified != "/") return unified;
+  return v1.empty() ? (unified.empty() ? "/" : unified) : v1;
 }
 
 std::vector<pid_t> all_pids() {
@@ -71,23 +91,24 @@ std::set<pid_t> TargetScanner::candidates() const {
 }
 
 void TargetScanner::note_attached(const PythonProcess& proc) {
-  std::string name = short_name(proc.pid);
-  spdlog::info("attached process {} (Python {}): {}", proc.pid, proc.version, proc.command_line);
-  state_->fanout.set_process_labels(proc.pid, {{"process", name}, {"service", args_.app_name}});
+  std::string name = short_name(proc.pid), cgroup = cgroup_of(proc.pid);
+  spdlog::info("attached process {} (Python {}, cgroup {}): {}", proc.pid, proc.version, cgroup, proc.command_line);
+  state_->fanout.set_process_labels(proc.pid, {{"process", name}, {"service", args_.app_name}, {"cgroup", cgroup}});
   std::lock_guard<std::mutex> lock(state_->mu);
   state_->targets[proc.pid] = TargetInfo{proc.pid, proc.command_line, proc.version, "sampling"};
 }
 
-void TargetScanner::try_attach(SamplingSession* session, pid_t pid) {
+void TargetScanner::try_attach(pid_t pid) {
   std::string exe = executable(pid);
   Failure& f = failed_[pid];
   if (f.exe != exe) f = Failure{exe, 0, false};  // new image (exec'd): try afresh
   if (f.final) return;
   AttachError err;
-  if (session->add_target(pid, &err)) {
+  if (auto proc = attach_python(pid, &err)) {
     failed_.erase(pid);
     failures_.erase(pid);
-    note_attached(*session->process(pid));
+    note_attached(*proc);
+    session_->add_target(std::move(proc));
     return;
   }
   // A process caught while it starts (interpreter not loaded yet) gets a few rescans;
@@ -122,15 +143,13 @@ void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
   }
 }
 
-void TargetScanner::rescan(SamplingSession* session) {
-  auto now_sampled = session->sampled_pids();
+void TargetScanner::rescan() {
+  auto now_sampled = session_->sampled_pids();
   std::set<pid_t> sampled(now_sampled.begin(), now_sampled.end());
   forget_gone(sampled);
-  for (pid_t pid : sampled)  // children found by the session (--subprocesses)
-    if (!sampled_.count(pid) && session->process(pid)) note_attached(*session->process(pid));
   for (pid_t pid : candidates())
-    if (!sampled.count(pid)) try_attach(session, pid);
-  now_sampled = session->sampled_pids();
+    if (!sampled.count(pid)) try_attach(pid);
+  now_sampled = session_->sampled_pids();
   sampled_ = std::set<pid_t>(now_sampled.begin(), now_sampled.end());
 
   std::map<pid_t, TargetInfo> targets = failures_;
@@ -141,6 +160,50 @@ void TargetScanner::rescan(SamplingSession* session) {
   }
   state_->targets = std::move(targets);
   state_->metrics.targets_attached = sampled_.size();
+}
+
+void TargetScanner::start(SamplingSession* session) {
+  session_ = session;
+  thread_ = std::thread([this] { run(); });
+}
+
+void TargetScanner::stop() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void TargetScanner::rescan_soon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rescan_now_ = true;
+  }
+  wake_.notify_all();
+}
+
+// Children are looked for 10 times a second (as record does), targets once a second.
+void TargetScanner::run() {
+  constexpr auto kTreeScan = std::chrono::milliseconds(100);
+  constexpr int64_t kRescanNs = 1000 * 1000 * 1000;
+  int64_t next_rescan = 0;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    bool now_please = rescan_now_;
+    rescan_now_ = false;
+    lock.unlock();
+    int64_t now = monotonic_ns();
+    if (args_.subprocesses) session_->scan_tree();
+    if (now_please || now >= next_rescan) {
+      next_rescan = now + kRescanNs;
+      rescan();
+    }
+    lock.lock();
+    wake_.wait_for(lock, kTreeScan, [this] { return stop_ || rescan_now_; });
+  }
 }
 
 }  // namespace pyprofd::cli

@@ -2,12 +2,19 @@
 // --all. A rescan (about once a second) attaches new ones, logs the ones that exited,
 // and after a failure that lasts (three rescans, or at once for permission and an
 // unsupported version) logs it once and tries again only when the executable changes.
+// It runs on a thread of its own, as does following children (--subprocesses): an
+// attach reads maps and ELF files, which would show as missed ticks on the sampling
+// thread; attached processes are handed to the session ready to sample.
 #pragma once
 #include <sys/types.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "profiler/session.h"
 #include "tools/daemon_options.h"
@@ -18,18 +25,31 @@ namespace pyprofd::cli {
 class TargetScanner {
  public:
   TargetScanner(const DaemonArgs& args, DaemonState* state) : args_(args), state_(state) {}
+  ~TargetScanner() { stop(); }
 
-  // Attaches what is new, forgets what is gone, refreshes state_->targets.
-  void rescan(SamplingSession* session);
+  // Starts the scanning thread: a rescan at once, then about once a second.
+  void start(SamplingSession* session);
+  void stop();
+  // A rescan as soon as possible (SIGHUP).
+  void rescan_soon();
+  // Logs a new target, records its labels and its line on /targets (scanning thread).
+  void note_attached(const PythonProcess& proc);
 
  private:
+  void run();
+  // Attaches what is new, forgets what is gone, refreshes state_->targets.
+  void rescan();
   std::set<pid_t> candidates() const;
-  void try_attach(SamplingSession* session, pid_t pid);
-  void note_attached(const PythonProcess& proc);
+  void try_attach(pid_t pid);
   void forget_gone(const std::set<pid_t>& sampled);
 
   const DaemonArgs& args_;
   DaemonState* state_;
+  SamplingSession* session_ = nullptr;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false, rescan_now_ = false;  // under mu_
   std::set<pid_t> sampled_;                // sampled at the last rescan
   struct Failure {
     std::string exe;     // the executable the attempts were made on

@@ -166,9 +166,21 @@ class DaemonTest(unittest.TestCase):
                  "4 windows written")
         names = os.listdir(self.dir)
         self.assertEqual(len(names), 3, names)  # neither older windows nor temp files
+        # Copied at once: the next window (2 s) prunes the oldest while go tool pprof reads.
+        copies = []
         for name in names:
             self.assertRegex(name, r"^svc-\d{8}T\d{6}Z\.pb\.gz$")
-            self.assertIn("daemon_hot", self.go_top(os.path.join(self.dir, name)))
+            try:
+                with open(os.path.join(self.dir, name), "rb") as src:
+                    data = src.read()
+            except FileNotFoundError:
+                continue  # pruned between listdir and open (a window ended just then)
+            copies.append(os.path.join(self.tmp.name, "copy-" + name))
+            with open(copies[-1], "wb") as dst:
+                dst.write(data)
+        self.assertGreaterEqual(len(copies), 2)
+        for path in copies:
+            self.assertIn("daemon_hot", self.go_top(path))
         _, metrics2 = get(base + "/metrics")
         c1, c2 = counters(metrics1.decode()), counters(metrics2.decode())
         for name, value in c1.items():

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import sys
 import tempfile
 import unittest
@@ -54,6 +55,50 @@ class SubprocessesTest(unittest.TestCase):
             fns = {k[2] for k in own}
             self.assertIn("child_" + name, fns)
             self.assertEqual({f for f in fns if f.startswith("child_")}, {"child_" + name})
+
+    def test_daemon_follows_the_tree(self):
+        # The daemon (attaching on its scanning thread) follows the tree: each child is
+        # logged once, the replacement is picked up, and every child is sampled.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        log = os.path.join(tmp.name, "daemon.log")
+        with common.Target(CONFIG["python"], os.path.join(common.TARGETS, "tree_target.py")) as t:
+            kids = json.loads(t.wait_ready())
+            for pid in kids.values():
+                self.addCleanup(kill_quietly, pid)
+            daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--pid", str(t.pid), "--subprocesses",
+                                       "--window", "60", "--dir", tmp.name, "--log-file", log],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.addCleanup(kill_quietly, daemon.pid)
+
+            def text():
+                if not os.path.exists(log):
+                    return ""
+                with open(log) as f:
+                    return f.read()
+            end = time.monotonic() + 10
+            while time.monotonic() < end and not all("attached process %d " % p in text() for p in kids.values()):
+                time.sleep(0.05)
+            t.release()
+            gamma = json.loads(t.wait_ready())["gamma"]
+            self.addCleanup(kill_quietly, gamma)
+            end = time.monotonic() + 10
+            while time.monotonic() < end and "attached process %d " % gamma not in text():
+                time.sleep(0.05)
+            time.sleep(2)  # gamma past its imports, in child_gamma
+            daemon.send_signal(signal.SIGTERM)
+            _, err = daemon.communicate(timeout=60)
+        self.assertEqual(daemon.returncode, 0, err)
+        log_text = text()
+        for pid in (kids["alpha"], kids["beta"], gamma):
+            self.assertEqual(log_text.count("attached process %d " % pid), 1, log_text)
+        files = [f for f in os.listdir(tmp.name) if f.endswith(".pb.gz")]
+        self.assertEqual(len(files), 1, files)
+        top = subprocess.run(["go", "tool", "pprof", "-top", os.path.join(tmp.name, files[0])],
+                             capture_output=True, timeout=60, env=dict(os.environ, PPROF_TMPDIR=tmp.name))
+        self.assertEqual(top.returncode, 0, top.stderr)
+        for fn in ("child_alpha", "child_gamma"):
+            self.assertIn(fn, top.stdout.decode())
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
       ++metrics;
     }
   }
-  EXPECT_EQ(metrics, 9);
+  EXPECT_EQ(metrics, 13);  // 9, and 4 for --push
   EXPECT_NE(text.find("pyprofd_samples_total 12\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_cpu_seconds_total 0.5\n"), std::string::npos);
 }
