@@ -45,7 +45,7 @@ AsyncioLayout make(int minor) {
       l.op_resume = 0; l.func_closure = 72;
       l.state_marks_await = true; l.state_suspended_yield_from = -1;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
-      l.ts_running_loop = 304; l.frame_local0 = 72;
+      l.running_loop_follows_tstate = true; l.frame_local0 = 72;  // 304 in 3.13.0, 312 in 3.13.18
       break;
     case 14:  // C tasks in per-thread lists; TaskObj gained fut_awaited_by and task_node
       l.fut_state = 104; l.task_fut_waiter = 120; l.task_coro = 128; l.task_name = 136; l.task_size = 168;

@@ -69,6 +69,7 @@ struct AsyncioLayout {
   // _PyThreadStateImpl keeps (right after PyThreadState in 3.13). 0: not known for this version.
   uint32_t ts_dict = 0;
   uint32_t ts_running_loop = 0;
+  bool running_loop_follows_tstate = false;  // 3.13: right after PyThreadState (its size from the debug offsets)
   uint32_t frame_local0 = 0;  // a suspended frame's first local (self of a method): f_localsplus / localsplus
   uint32_t holder_loop = 0;  // <=3.11: the dict holds a _RunningLoopHolder, its rl_loop here; 0: the loop itself
 

@@ -11,13 +11,14 @@ constexpr size_t kMaxLoopThreads = 4096;
 }  // namespace
 
 void AsyncioReader::read_running_loops(const std::vector<ThreadSample>& threads, bool force) {
-  if (!al_ || (!al_->ts_dict && !al_->ts_running_loop)) return;
+  const uint32_t direct = al_ ? (al_->running_loop_follows_tstate ? l_.ts_size : al_->ts_running_loop) : 0;
+  if (!al_ || (!al_->ts_dict && !direct)) return;
   const int64_t now = monotonic_ns();
   if (!force && loops_read_at_ && now - loops_read_at_ < kLoopRefreshNs) return;
   loops_read_at_ = now;
   loop_threads_.clear();
   const size_t n = std::min(threads.size(), kMaxLoopThreads);
-  const uint32_t off = al_->ts_running_loop ? al_->ts_running_loop : al_->ts_dict;
+  const uint32_t off = direct ? direct : al_->ts_dict;
   std::vector<uint64_t> slot(n, 0);
   std::vector<ReadOp> ops;
   for (size_t i = 0; i < n; ++i)
@@ -26,7 +27,7 @@ void AsyncioReader::read_running_loops(const std::vector<ThreadSample>& threads,
   for (size_t i = 0; i < n; ++i) {
     if (!ops[i].ok || !threads[i].ts.native_id || !plausible(slot[i])) continue;
     uint64_t loop = slot[i];
-    if (!al_->ts_running_loop) loop = objs_.dict_get_str(slot[i], kRunningLoopKey).value_or(0);
+    if (!direct) loop = objs_.dict_get_str(slot[i], kRunningLoopKey).value_or(0);
     if (al_->holder_loop && plausible(loop) && !mem_.read_value(loop + al_->holder_loop, &loop)) continue;
     if (plausible(loop)) loop_threads_.emplace(loop, threads[i].ts.native_id);
   }
