@@ -26,6 +26,6 @@ tail -n 2 "$log"
 echo "== $target: fuzz ${seconds}s"
 rc=0
 nice -n 10 "$bin" "${opts[@]}" -max_total_time="$seconds" -print_final_stats=1 "$work" "${seeds[@]}" >"$log" 2>&1 || rc=$?
-grep -E "^(stat::|#[0-9]+ *(INITED|DONE))|ERROR|SUMMARY|runtime error|Test unit written" "$log" || true
+grep -E "^(stat::|#[0-9]+[[:space:]]+(INITED|DONE))|ERROR|SUMMARY|runtime error|Test unit written" "$log" || true
 [ "$rc" -eq 0 ] || { echo "FAILED: $target (exit $rc), log $log"; tail -n 60 "$log"; }
 exit "$rc"
