@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -30,9 +31,12 @@ bool parse_proc_stat(const char* text, size_t len, ProcStat* out) {
   size_t at = static_cast<size_t>(static_cast<const char*>(p) - text) + 2;  // ") S PPID"
   if (at >= len) return false;
   out->state = text[at];
-  pid_t ppid = 0;
-  for (size_t i = at + 2; i < len && text[i] >= '0' && text[i] <= '9'; ++i) ppid = ppid * 10 + (text[i] - '0');
-  out->ppid = ppid;
+  int64_t ppid = 0;
+  for (size_t i = at + 2; i < len && text[i] >= '0' && text[i] <= '9'; ++i) {
+    ppid = ppid * 10 + (text[i] - '0');
+    if (ppid > INT32_MAX) return false;  // no kernel writes this: garbage, not an overflow (fuzz_proc)
+  }
+  out->ppid = static_cast<pid_t>(ppid);
   return true;
 }
 

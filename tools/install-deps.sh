@@ -9,6 +9,8 @@ PACKAGES=(
   libunwind-dev libdw-dev libelf-dev libboost-program-options-dev libspdlog-dev
   libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev nlohmann-json3-dev libbenchmark-dev
   libcpp-httplib-dev
+  # fuzz targets (make fuzz): clang and its libFuzzer / sanitizer runtimes
+  clang libclang-rt-dev
   # targets and readers used by tests, demo and benchmarks
   python3 python3-yappi python3-uvloop gunicorn python3-uvicorn python3-fastapi
   apache2-utils graphviz golang-go valgrind librsvg2-bin util-linux procps austin prometheus
