@@ -172,8 +172,8 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "windows waiting to be pushed are kept here")(
       "spool-max", po::value<uint64_t>(&a->spool_max)->default_value(a->spool_max),
       "bytes the spool may hold; the oldest windows are dropped beyond it")(
-      "max-cpu", po::value<double>(&a->max_cpu)->default_value(0),
-      "keep the daemon's CPU under this % of one core by lowering the rate (0: no budget)")(
+      "max-cpu", po::value<double>(&a->max_cpu)->default_value(1),
+      "keep the daemon's CPU under this % of one core by lowering the rate (default 1; 0: no budget)")(
       "config", po::value<std::string>(&a->config),
       "read options from this file (one 'name = value' per line, names as the flags; flags win)");
   po::variables_map vm;

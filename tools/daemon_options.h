@@ -30,7 +30,7 @@ struct DaemonArgs {
   std::string spool_dir = "/var/lib/pyprofd/spool";
   uint64_t spool_max = 64ull << 20;
   std::string config;     // --config FILE, "" for none
-  double max_cpu = 0;     // --max-cpu PERCENT of one core, 0 for no budget
+  double max_cpu = 1;     // --max-cpu PERCENT of one core (default 1), 0 for no budget
 };
 
 // Fills *a. -1 to go on, else the exit code (help shown, or one line on stderr).

@@ -86,7 +86,7 @@ class DaemonTest(unittest.TestCase):
         dead.wait()
         stale = os.path.join(self.dir, ".svc-20200101T000000Z.pb.gz.tmp.%d.0" % dead.pid)
         open(stale, "w").close()
-        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", self.tag, "--window", "2", "--keep", "3",
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", self.tag, "--window", "2", "--keep", "3", "--max-cpu", "0",
                                    "--dir", self.dir, "--listen", "127.0.0.1:0", "--log-file", self.log,
                                    "--app-name", "svc", "--label", "env=test"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -138,7 +138,7 @@ class DaemonTest(unittest.TestCase):
             c.join()
         self.assertEqual(sorted(codes), [200] * 16 + [429] * 4)
         rate = float(re.search(r"^pyprofd_sampling_rate_hertz (\S+)$", during.decode(), re.M).group(1))
-        self.assertGreater(rate, 70)
+        self.assertGreater(rate, 70)  # no budget (--max-cpu 0): the requested 100 Hz, give or take
 
         _, metrics1 = get(base + "/metrics")
         check = subprocess.run(["promtool", "check", "metrics"], input=metrics1, capture_output=True, timeout=30)
