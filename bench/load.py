@@ -29,6 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench import parse_summary  # noqa: E402  (the summary parser shared with bench.py)
+from demo_rps import free_port, workers_of  # noqa: E402  (the demo service's helpers)
 
 MODES = {
     "wall": ["--mode", "wall"],
@@ -42,20 +43,6 @@ _live = []  # every process started here, ended by pid on exit
 def per(cpu_s, n):
     """Microseconds of CPU per tick or sample (nan when there are none: Austin has no ticks)."""
     return 1e6 * cpu_s / n if n else float("nan")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def workers_of(pid):
-    kids = []
-    for t in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/children" % (pid, t)) as f:
-            kids += f.read().split()
-    return kids
 
 
 def start_service(port):

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -102,6 +103,17 @@ class Target:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def wait_for(predicate, timeout, what):
+    """predicate()'s first true value, polled every 50 ms; fails after timeout seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
 def run_pyprofd(pyprofd, *args, timeout=120, **kw):
