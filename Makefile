@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 3
 FUZZ_TARGETS = fuzz_threads fuzz_code fuzz_objects fuzz_asyncio fuzz_proc fuzz_elf
 
 .PHONY: all deps build pythons test demo bench clean fuzz fuzz-smoke
