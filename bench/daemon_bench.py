@@ -66,15 +66,6 @@ def metrics(base):
     return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+) (\S+)$", text, re.M)}
 
 
-def ab(port, seconds):
-    out = subprocess.run(["ab", "-q", "-k", "-c", "32", "-t", str(seconds), "-n", "10000000", "-s", "10",
-                          "http://127.0.0.1:%d/chat" % port], capture_output=True, timeout=seconds + 120)
-    for line in out.stdout.decode().splitlines():
-        if line.startswith("Requests per second"):
-            return float(line.split()[3])
-    raise RuntimeError("ab printed no rate: %s" % out.stderr.decode())
-
-
 class Receiver(http.server.BaseHTTPRequestHandler):
     """Stands in for Pyroscope's /ingest: counts POSTs and their bytes, answers 200."""
     def do_POST(self):
@@ -99,18 +90,18 @@ def demo(pyprofd, seconds, push=False):
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         extra = ["--push", "http://127.0.0.1:%d" % receiver.server_address[1], "--spool-dir", tmp + "/spool"]
     try:
-        ab(port, 5)  # warm-up
-        before = ab(port, seconds)
+        demo_rps.ab_rps(port, 5)  # warm-up
+        before = demo_rps.ab_rps(port, seconds)
         daemon, base, _ = start_daemon(pyprofd, ["--pid", str(service.pid), "--subprocesses", "--dir", tmp] + extra,
                                        tmp)
         time.sleep(2)  # attached (master and both workers)
         cpu0, rss0, t0 = cpu_seconds(daemon.pid), rss_mib(daemon.pid), time.monotonic()
-        with_daemon = ab(port, seconds)
+        with_daemon = demo_rps.ab_rps(port, seconds)
         cpu1, rss1, t1 = cpu_seconds(daemon.pid), rss_mib(daemon.pid), time.monotonic()
         m = metrics(base)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
-        after = ab(port, seconds)
+        after = demo_rps.ab_rps(port, seconds)
     finally:
         demo_rps.stop(service)
     base_rps = (before + after) / 2

@@ -57,6 +57,16 @@ def stop(proc, sig=signal.SIGTERM):
             proc.wait()
 
 
+def ab_rps(port, seconds):
+    """Requests per second of `ab -c 32` on the demo's /chat for seconds (bounded in count too)."""
+    out = subprocess.run(["ab", "-q", "-k", "-c", "32", "-t", str(seconds), "-n", "1000000", "-s", "10",
+                          "http://127.0.0.1:%d/chat" % port], capture_output=True, timeout=seconds + 120)
+    for line in out.stdout.decode().splitlines():
+        if line.startswith("Requests per second"):
+            return float(line.split()[3])
+    raise RuntimeError("ab printed no rate: %s" % out.stderr.decode())
+
+
 def run_once(pyprofd, config, seconds):
     port = free_port()
     service = start_service(port, yappi=(config == "yappi"))
@@ -69,12 +79,7 @@ def run_once(pyprofd, config, seconds):
             recorder = subprocess.Popen([pyprofd, "record", "--pid", str(service.pid), "--subprocesses", "--async",
                                          "--rate", "100", "-o", "/tmp/pyprofd-demo-rps.stats"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out = subprocess.run(["ab", "-q", "-k", "-c", "32", "-t", str(seconds), "-n", "1000000", "-s", "10",
-                              "http://127.0.0.1:%d/chat" % port], capture_output=True, timeout=seconds + 120)
-        for line in out.stdout.decode().splitlines():
-            if line.startswith("Requests per second"):
-                return float(line.split()[3])
-        raise RuntimeError("ab printed no rate: %s" % out.stderr.decode())
+        return ab_rps(port, seconds)
     finally:
         if recorder:
             stop(recorder, signal.SIGINT)

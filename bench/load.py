@@ -18,8 +18,6 @@ import argparse
 import os
 import re
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from bench import parse_summary  # noqa: E402  (the summary parser shared with bench.py)
-from demo_rps import free_port, workers_of  # noqa: E402  (the demo service's helpers)
+import demo_rps  # noqa: E402  (the demo service's start/stop, shared with bench.py item 4)
+from demo_rps import free_port, stop  # noqa: E402
 
 MODES = {
     "wall": ["--mode", "wall"],
@@ -46,30 +45,9 @@ def per(cpu_s, n):
 
 
 def start_service(port):
-    cmd = ["/usr/bin/python3", "-m", "gunicorn", "-w", "2", "-k", "uvicorn.workers.UvicornWorker",
-           "-b", "127.0.0.1:%d" % port, "--chdir", os.path.join(ROOT, "examples"), "--log-level", "warning", "app:app"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = demo_rps.start_service(port, yappi=False)
     _live.append(proc)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            if len(workers_of(proc.pid)) >= 2:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the demo service did not start")
-
-
-def stop(proc, sig=signal.SIGTERM):
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return proc
 
 
 def start_load(port, seconds):
