@@ -19,9 +19,10 @@ void AsyncioReader::add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_
 // as_completed and the like: a child's done callback is bound to (or closes over) the
 // object whose method the parent is suspended in (the Queue of Queue.get, 3.13's
 // _AsCompletedIterator), seen as the first local of one of the parent's innermost frames.
-void AsyncioReader::link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<std::pair<size_t, uint64_t>>& held,
+void AsyncioReader::link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<Held>& refs,
+                                      const std::vector<Held>& selves,
                                       const std::unordered_map<uint64_t, size_t>& waiter_owner) {
-  if (held.empty() || !al_->frame_local0) return;
+  if ((refs.empty() && selves.empty()) || !al_->frame_local0) return;
   std::vector<std::pair<size_t, uint64_t>> frames;  // (parent, frame)
   for (const auto& [future, parent] : waiter_owner) {
     const auto& chain = (*tasks)[parent].chain;
@@ -36,10 +37,11 @@ void AsyncioReader::link_frame_owners(std::vector<TaskInfo>* tasks, const std::v
   std::unordered_map<uint64_t, size_t> owner;  // object -> the parent suspended in its method
   for (size_t i = 0; i < frames.size(); ++i)
     if (ops[i].ok && plausible(local0[i])) owner.emplace(local0[i], frames[i].first);
-  for (const auto& [child, obj] : held) {
-    auto it = owner.find(obj);
-    if (it != owner.end() && (*tasks)[it->second].state == TaskState::kPending) add_await(tasks, it->second, child);
-  }
+  for (const auto* held : {&refs, &selves})
+    for (const Held& h : *held) {
+      auto it = owner.find(h.obj);
+      if (it != owner.end() && (*tasks)[it->second].state == TaskState::kPending) add_await(tasks, it->second, h.task);
+    }
 }
 
 }  // namespace pyprofd

@@ -63,8 +63,6 @@ void push(AsyncStack* s, AsyncFrame f) {
   if (s->frames.size() < AsyncioReader::kMaxStackFrames) s->frames.push_back(f);
 }
 
-}  // namespace
-
 // Every chain of awaiters from leaf to a root (a task no one awaits), depth-first, without
 // cycles, at most kMaxPaths chains of at most kMaxTaskDepth tasks. Reuses its buffers
 // across calls (no allocation per task once they have grown).
@@ -102,6 +100,41 @@ struct AwaiterChains {
   }
 };
 
+// Where a leaf's stacks start: on a thread (its frames down to depth, then the thread's
+// outer frames after the tasks) or on none.
+struct Start {
+  const ThreadSample* th = nullptr;
+  size_t depth = 0;
+  bool leaf_on_thread = false;  // the leaf's own frames are the thread's (not its await chain)
+  uint64_t native = 0;
+};
+
+// One stack per chain of awaiters of leaf (chains.from(leaf) already run), each weighing
+// 1/chains: the start's thread frames, then every task of the chain (its await chain) and
+// its <task> frame, then the thread's outer frames.
+void emit(const std::vector<TaskInfo>& tasks, size_t leaf, const Start& at, const AwaiterChains& chains,
+          std::vector<AsyncStack>* out) {
+  for (size_t c = 0; c < chains.n; ++c) {
+    AsyncStack s;
+    s.leaf = leaf;
+    s.running = at.th != nullptr;
+    s.native_thread = at.native;
+    s.paths = static_cast<uint32_t>(chains.n);
+    if (at.th)
+      for (size_t f = 0; f <= at.depth; ++f) push(&s, AsyncFrame{at.th->frames[f].code, at.th->frames[f].byte_offset, -1});
+    for (size_t task : chains.found[c]) {
+      if (task != leaf || !at.leaf_on_thread)
+        for (const RawFrame& f : tasks[task].chain) push(&s, AsyncFrame{f.code, f.byte_offset, -1});
+      push(&s, AsyncFrame{0, -1, static_cast<int32_t>(task)});
+    }
+    if (at.th)
+      for (size_t f = at.depth + 1; f < at.th->frames.size(); ++f)
+        push(&s, AsyncFrame{at.th->frames[f].code, at.th->frames[f].byte_offset, -1});
+    out->push_back(std::move(s));
+  }
+}
+
+}  // namespace
 
 void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
                                  std::vector<AsyncStack>* out) {
@@ -112,38 +145,24 @@ void AsyncioReader::build_stacks(const std::vector<TaskInfo>& tasks, const std::
   AwaiterChains chains;
   std::vector<int64_t> run_of = executor_parents(tasks);  // task -> its executor run, -1: none
   for (size_t leaf = 0; leaf < tasks.size(); ++leaf) {
-    if (run_of[leaf] >= 0) {
-      executor_stack(tasks, threads, executor_runs_[run_of[leaf]], leaf, up, &chains, out);
-      continue;
-    }
-    if (tasks[leaf].state != TaskState::kPending || p.shadowed[leaf]) continue;
-    if (waits[leaf] && p.thread_of[leaf] < 0) continue;
-    const ThreadSample* th = p.thread_of[leaf] >= 0 ? &threads[p.thread_of[leaf]] : nullptr;
-    const size_t k = th ? p.on_thread.at(tasks[leaf].coro_frame).second : 0;
-    uint64_t native = th ? th->ts.native_id : 0;
-    if (!th) {
-      auto lt = p.running_on.find(tasks[leaf].loop);
-      native = lt != p.running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
+    Start at;
+    if (run_of[leaf] >= 0) {  // its executor thread's frames down to _WorkItem.run, then the task
+      const ExecutorRun& run = executor_runs_[run_of[leaf]];
+      if (run.thread >= threads.size() || run.depth >= threads[run.thread].frames.size()) continue;
+      at = Start{&threads[run.thread], run.depth, false, threads[run.thread].ts.native_id};
+    } else {
+      if (tasks[leaf].state != TaskState::kPending || p.shadowed[leaf]) continue;
+      if (waits[leaf] && p.thread_of[leaf] < 0) continue;
+      if (p.thread_of[leaf] >= 0) {
+        const ThreadSample& th = threads[p.thread_of[leaf]];
+        at = Start{&th, p.on_thread.at(tasks[leaf].coro_frame).second, true, th.ts.native_id};
+      } else {
+        auto lt = p.running_on.find(tasks[leaf].loop);
+        at.native = lt != p.running_on.end() ? lt->second : loop_thread(tasks[leaf].loop);
+      }
     }
     chains.from(leaf, up);
-    for (size_t c = 0; c < chains.n; ++c) {
-      const auto& chain = chains.found[c];
-      AsyncStack s;
-      s.leaf = leaf;
-      s.running = th != nullptr;
-      s.native_thread = native;
-      s.paths = static_cast<uint32_t>(chains.n);
-      if (th)
-        for (size_t f = 0; f <= k; ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
-      for (size_t task : chain) {
-        if (task != leaf || !th)
-          for (const RawFrame& f : tasks[task].chain) push(&s, AsyncFrame{f.code, f.byte_offset, -1});
-        push(&s, AsyncFrame{0, -1, static_cast<int32_t>(task)});
-      }
-      if (th)
-        for (size_t f = k + 1; f < th->frames.size(); ++f) push(&s, AsyncFrame{th->frames[f].code, th->frames[f].byte_offset, -1});
-      out->push_back(std::move(s));
-    }
+    emit(tasks, leaf, at, chains, out);
   }
 }
 
@@ -159,31 +178,6 @@ std::vector<int64_t> AsyncioReader::executor_parents(const std::vector<TaskInfo>
       run_of[i] = static_cast<int64_t>(it->second);
   }
   return run_of;
-}
-
-// An executor thread's frames down to _WorkItem.run, then the awaiting task's chain and
-// its awaiters, then the thread's outer frames: one stack per chain of awaiters.
-void AsyncioReader::executor_stack(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
-                                   const ExecutorRun& run, size_t parent, const std::vector<std::vector<size_t>>& up,
-                                   AwaiterChains* chains, std::vector<AsyncStack>* out) const {
-  if (run.thread >= threads.size()) return;
-  const ThreadSample& th = threads[run.thread];
-  chains->from(parent, up);
-  for (size_t c = 0; c < chains->n; ++c) {
-    AsyncStack s;
-    s.leaf = parent;
-    s.running = true;
-    s.native_thread = th.ts.native_id;
-    s.paths = static_cast<uint32_t>(chains->n);
-    for (size_t f = 0; f <= run.depth && f < th.frames.size(); ++f)
-      push(&s, AsyncFrame{th.frames[f].code, th.frames[f].byte_offset, -1});
-    for (size_t task : chains->found[c]) {
-      for (const RawFrame& f : tasks[task].chain) push(&s, AsyncFrame{f.code, f.byte_offset, -1});
-      push(&s, AsyncFrame{0, -1, static_cast<int32_t>(task)});
-    }
-    for (size_t f = run.depth + 1; f < th.frames.size(); ++f) push(&s, AsyncFrame{th.frames[f].code, th.frames[f].byte_offset, -1});
-    out->push_back(std::move(s));
-  }
 }
 
 }  // namespace pyprofd

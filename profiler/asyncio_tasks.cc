@@ -102,7 +102,7 @@ AsyncioReader::TypeInfo AsyncioReader::type_info(uint64_t type) {
   return types_.emplace(type, std::move(info)).first->second;
 }
 
-std::string AsyncioReader::code_name(uint64_t code) {
+const std::string& AsyncioReader::code_name(uint64_t code) {
   auto it = code_names_.find(code);
   if (it != code_names_.end()) return it->second;
   if (code_names_.size() >= kMaxCache) code_names_.clear();
@@ -502,10 +502,7 @@ void AsyncioReader::link_callbacks(std::vector<TaskInfo>* tasks, const std::vect
     }
     if (p->second >= 0 && (*tasks)[p->second].state == TaskState::kPending) link(p->second, s.task);
   }
-  std::vector<std::pair<size_t, uint64_t>> held;  // (child task, object its callback holds)
-  for (const Held& r : refs) held.emplace_back(r.task, r.obj);
-  for (const Held& r : selves) held.emplace_back(r.task, r.obj);
-  link_frame_owners(tasks, held, waiter_owner);
+  link_frame_owners(tasks, refs, selves, waiter_owner);
 }
 
 // What callables hold: partial args and closure cell contents (refs), bound methods'

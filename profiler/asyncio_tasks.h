@@ -33,8 +33,6 @@
 
 namespace pyprofd {
 
-struct AwaiterChains;  // asyncio_stacks.cc
-
 enum class TaskState { kPending, kDone, kCancelled };
 
 struct TaskInfo {
@@ -150,7 +148,8 @@ class AsyncioReader {
 
   int resolve();
   TypeInfo type_info(uint64_t type);  // a copy: the cache may be reset by the next call
-  std::string code_name(uint64_t code);
+  // Valid until the next call (the cache may be reset): compare it at once, no copy per frame.
+  const std::string& code_name(uint64_t code);
 
   // read_tasks, step by step.
   bool registry_objects(std::vector<uint64_t>* objs);  // 1. registered task objects
@@ -178,12 +177,9 @@ class AsyncioReader {
   };
   uint64_t awaited_through(uint64_t work_item);
   std::vector<int64_t> executor_parents(const std::vector<TaskInfo>& tasks) const;
-  struct ExecutorRun;
-  void executor_stack(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
-                      const ExecutorRun& run, size_t parent, const std::vector<std::vector<size_t>>& up,
-                      AwaiterChains* chains, std::vector<AsyncStack>* out) const;
   void callback_holdings(const std::vector<Held>& cbs, std::vector<Held>* refs, std::vector<Held>* selves);
-  void link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<std::pair<size_t, uint64_t>>& held,
+  // Children whose callbacks hold (refs, selves) the object a parent is suspended in a method of.
+  void link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<Held>& refs, const std::vector<Held>& selves,
                          const std::unordered_map<uint64_t, size_t>& waiter_owner);
   static void add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_t child);
   // 4. The running task of each loop.
