@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <random>
 
@@ -52,12 +53,40 @@ void SamplingSession::drop(pid_t pid) {
 
 void SamplingSession::take_handed_over() {
   std::vector<std::unique_ptr<ProcessSampler>> ready;
+  std::vector<pid_t> released;
   {
     std::lock_guard<std::mutex> lock(handoff_mu_);
-    if (handed_over_.empty()) return;
+    if (handed_over_.empty() && released_.empty()) return;
     ready.swap(handed_over_);
+    released.swap(released_);
   }
+  for (pid_t pid : released) drop(pid);
   for (auto& sampler : ready) adopt(std::move(sampler));
+}
+
+std::vector<pid_t> SamplingSession::release(pid_t pid) {
+  // pid and its descendants in the followed tree (bounded: the tree holds each pid once).
+  std::vector<pid_t> gone{pid};
+  for (size_t i = 0; i < gone.size() && i < tree_.size() + 1; ++i) {
+    std::vector<pid_t> kids;
+    children_.children_of(gone[i], &kids);
+    for (pid_t k : kids)
+      if (tree_.count(k) && std::find(gone.begin(), gone.end(), k) == gone.end()) gone.push_back(k);
+  }
+  for (pid_t p : gone) {
+    tree_.erase(p);
+    children_.forget(p);
+    attempts_.erase(p);
+  }
+  std::lock_guard<std::mutex> lock(handoff_mu_);
+  for (pid_t p : gone) {
+    published_.erase(p);
+    released_.push_back(p);
+    handed_over_.erase(std::remove_if(handed_over_.begin(), handed_over_.end(),
+                                      [p](const auto& s) { return s->pid() == p; }),
+                       handed_over_.end());
+  }
+  return gone;
 }
 
 bool SamplingSession::attach(pid_t pid, AttachError* err) {

@@ -84,6 +84,11 @@ class SamplingSession {
   // followed tree and attaches them (what run() does itself otherwise).
   void scan_tree() { scan_children(); }
 
+  // With attach_elsewhere, from the attaching thread: stops sampling pid and the
+  // processes followed from it (the daemon's targets changed). The sampling thread
+  // drops them at its next tick. Returns them (pid first).
+  std::vector<pid_t> release(pid_t pid);
+
   // The processes sampled now or handed over for sampling (thread-safe).
   std::vector<pid_t> sampled_pids() const;
   // One sampled process (nullptr if not sampled); only on the sampling thread.
@@ -99,7 +104,7 @@ class SamplingSession {
   bool scan_children();  // true if it attached a process (one exited at the same time may hide it: rare, harmless)
   void try_attach(pid_t pid);
   void adopt(std::unique_ptr<ProcessSampler> sampler);  // starts sampling (sampling thread)
-  void take_handed_over();                           // adopts what another thread attached
+  void take_handed_over();                           // adopts what another thread attached, drops what it released
   void drop(pid_t pid);                              // stops sampling (sampling thread)
   bool is_sampled(pid_t pid) const;
 
@@ -117,6 +122,7 @@ class SamplingSession {
   // handed over (what sampled_pids() answers).
   mutable std::mutex handoff_mu_;
   std::vector<std::unique_ptr<ProcessSampler>> handed_over_;
+  std::vector<pid_t> released_;
   std::set<pid_t> published_;
 };
 

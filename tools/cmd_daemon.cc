@@ -70,6 +70,14 @@ void start_logging(const DaemonArgs& a) {
   spdlog::set_default_logger(logger);
 }
 
+std::string describe_targets(const DaemonArgs& a) {
+  if (a.all) return "--all";
+  if (!a.match.empty()) return "--match " + a.match;
+  std::string s = "--pid";
+  for (int pid : a.pids) s += " " + std::to_string(pid);
+  return s;
+}
+
 int64_t window_start(int64_t now_ns, int64_t window_ns) { return now_ns / window_ns * window_ns; }
 
 // The sampling thread's work between ticks: short, as the next tick waits for it
@@ -138,7 +146,8 @@ class DaemonLoop {
   }
 
   // SIGHUP with --config: what can change live, from the file (and the flags) read again:
-  // the rate, the CPU budget and the labels. Targets and paths need a restart.
+  // the rate, the CPU budget, the labels and the targets. Paths, mode and the listening
+  // address need a restart.
   void reload_config() {
     if (args_.config.empty()) return;
     DaemonArgs fresh;
@@ -147,11 +156,12 @@ class DaemonLoop {
       return;
     }
     state_->fanout.set_labels(fresh.labels);
+    scanner_.select(fresh);
     budget_ = CpuBudget(fresh.max_cpu, fresh.rate);
     session_->set_rate(fresh.rate);
     state_->fanout.set_rate(fresh.rate);
-    spdlog::info("SIGHUP: {} applied: rate {} Hz, --max-cpu {} %, {} labels", args_.config, fresh.rate, fresh.max_cpu,
-                 fresh.labels.size());
+    spdlog::info("SIGHUP: {} applied: rate {} Hz, --max-cpu {} %, {} labels, targets {}", args_.config, fresh.rate,
+                 fresh.max_cpu, fresh.labels.size(), describe_targets(fresh));
   }
 
   void keep_budget(int64_t now) {

@@ -73,17 +73,17 @@ std::vector<pid_t> all_pids() {
 
 }  // namespace
 
-std::set<pid_t> TargetScanner::candidates() const {
+std::set<pid_t> TargetScanner::candidates(const Selection& sel) const {
   std::set<pid_t> out;
-  if (!args_.pids.empty()) {
-    for (int pid : args_.pids)
+  if (!sel.pids.empty()) {
+    for (int pid : sel.pids)
       if (process_exists(pid)) out.insert(pid);
   } else {
     for (pid_t pid : all_pids()) {
       if (pid == getpid()) continue;  // never ourselves (our command line holds the regex)
       std::string cmd = command_line(pid);
       if (cmd.empty()) continue;
-      if (args_.all || std::regex_search(cmd, args_.match_re)) out.insert(pid);
+      if (sel.all || std::regex_search(cmd, sel.match_re)) out.insert(pid);
     }
   }
   out.erase(getpid());
@@ -107,6 +107,7 @@ void TargetScanner::try_attach(pid_t pid) {
   if (auto proc = attach_python(pid, &err)) {
     failed_.erase(pid);
     failures_.erase(pid);
+    roots_.insert(pid);
     note_attached(*proc);
     session_->add_target(std::move(proc));
     return;
@@ -119,7 +120,7 @@ void TargetScanner::try_attach(pid_t pid) {
   // A process that vanished meanwhile is no failure; under --all neither is one that is
   // not Python or not ours to read ("every CPython process the daemon may read").
   bool quiet = err.kind == AttachErrorKind::kNoSuchProcess ||
-               (args_.all && (err.kind == AttachErrorKind::kNotPython || err.kind == AttachErrorKind::kPermission));
+               (all_ && (err.kind == AttachErrorKind::kNotPython || err.kind == AttachErrorKind::kPermission));
   if (quiet) {
     spdlog::debug("process {} not attached: {}", pid, err.message);
     return;
@@ -143,11 +144,43 @@ void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
   }
 }
 
+// Targets attached because they were selected and that no longer are (SIGHUP changed
+// --pid/--match/--all): no longer sampled, nor what was followed from them.
+void TargetScanner::release_unselected(const std::set<pid_t>& selected) {
+  for (auto it = roots_.begin(); it != roots_.end();) {
+    pid_t pid = *it;
+    if (selected.count(pid) || !process_exists(pid)) {
+      it = process_exists(pid) ? std::next(it) : roots_.erase(it);
+      continue;
+    }
+    std::vector<pid_t> released = session_->release(pid);
+    spdlog::info("process {} is no longer selected; it and {} followed from it no longer sampled", pid,
+                 released.size() - 1);
+    std::lock_guard<std::mutex> lock(state_->mu);
+    for (pid_t p : released) {
+      state_->targets.erase(p);
+      sampled_.erase(p);  // not "exited"
+    }
+    it = roots_.erase(it);
+  }
+  for (auto it = failures_.begin(); it != failures_.end();)
+    it = selected.count(it->first) ? std::next(it) : failures_.erase(it);
+}
+
 void TargetScanner::rescan() {
+  std::set<pid_t> selected;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    Selection sel = selection_;
+    all_ = sel.all;
+    lock.unlock();
+    selected = candidates(sel);
+  }
+  release_unselected(selected);
   auto now_sampled = session_->sampled_pids();
   std::set<pid_t> sampled(now_sampled.begin(), now_sampled.end());
   forget_gone(sampled);
-  for (pid_t pid : candidates())
+  for (pid_t pid : selected)
     if (!sampled.count(pid)) try_attach(pid);
   now_sampled = session_->sampled_pids();
   sampled_ = std::set<pid_t>(now_sampled.begin(), now_sampled.end());
@@ -175,6 +208,15 @@ void TargetScanner::stop() {
   }
   wake_.notify_all();
   thread_.join();
+}
+
+void TargetScanner::select(const DaemonArgs& fresh) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    selection_ = Selection(fresh);
+    rescan_now_ = true;
+  }
+  wake_.notify_all();
 }
 
 void TargetScanner::rescan_soon() {

@@ -11,10 +11,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <map>
+#include <regex>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "profiler/session.h"
 #include "tools/daemon_options.h"
@@ -24,7 +26,7 @@ namespace pyprofd::cli {
 
 class TargetScanner {
  public:
-  TargetScanner(const DaemonArgs& args, DaemonState* state) : args_(args), state_(state) {}
+  TargetScanner(const DaemonArgs& args, DaemonState* state) : args_(args), state_(state), selection_(args) {}
   ~TargetScanner() { stop(); }
 
   // Starts the scanning thread: a rescan at once, then about once a second.
@@ -32,6 +34,9 @@ class TargetScanner {
   void stop();
   // A rescan as soon as possible (SIGHUP).
   void rescan_soon();
+  // SIGHUP: the targets from a re-read --config. At the next rescan, targets no longer
+  // selected (and what was followed from them) stop being sampled, new ones are attached.
+  void select(const DaemonArgs& fresh);
   // Logs a new target, records its labels and its line on /targets (scanning thread).
   void note_attached(const PythonProcess& proc);
 
@@ -39,7 +44,16 @@ class TargetScanner {
   void run();
   // Attaches what is new, forgets what is gone, refreshes state_->targets.
   void rescan();
-  std::set<pid_t> candidates() const;
+  // --pid, --match or --all: what selects the targets (changed by select()).
+  struct Selection {
+    explicit Selection(const DaemonArgs& a) : pids(a.pids), match(a.match), match_re(a.match_re), all(a.all) {}
+    std::vector<int> pids;
+    std::string match;
+    std::regex match_re;
+    bool all;
+  };
+  std::set<pid_t> candidates(const Selection& sel) const;
+  void release_unselected(const std::set<pid_t>& selected);
   void try_attach(pid_t pid);
   void forget_gone(const std::set<pid_t>& sampled);
 
@@ -50,6 +64,9 @@ class TargetScanner {
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false, rescan_now_ = false;  // under mu_
+  Selection selection_;                     // under mu_
+  std::set<pid_t> roots_;                   // attached because selected (not followed children)
+  bool all_ = false;                        // the last rescan's selection was --all
   std::set<pid_t> sampled_;                // sampled at the last rescan
   struct Failure {
     std::string exe;     // the executable the attempts were made on
