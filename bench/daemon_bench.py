@@ -12,8 +12,16 @@ scale: `--all --rate 19` on a host running N small Python processes (a mix of id
        its first sample (/targets polled 5 times a second).
 
 demo-push: demo, the daemon also pushing every window to a local receiver (--push).
+onoff: issue 16's benchmark. The daemon at its defaults, pushing to a local receiver,
+       runs beside the loaded demo service for the whole run; the run alternates
+       PHASE-second phases in which the daemon is stopped (SIGSTOP: costs nothing) and
+       running, each phase its own bounded `ab`, so slow drifts of a shared machine fall
+       on both sides alike. Prints each phase's RPS, the ratio of the running phases'
+       median to the stopped ones', the daemon's CPU while running, its RSS at every
+       phase boundary, windows written and pushed.
 
 Usage: python3 bench/daemon_bench.py PYPROFD demo|demo-push [SECONDS]
+       python3 bench/daemon_bench.py PYPROFD onoff [SECONDS_RUNNING] [PHASE]
        python3 bench/daemon_bench.py PYPROFD scale [SECONDS] [N]"""
 import http.server
 import json
@@ -85,9 +93,7 @@ def demo(pyprofd, seconds, push=False):
     tmp = tempfile.mkdtemp(prefix="pyprofd-bench-")
     extra, receiver = [], None
     if push:  # --push to a local receiver (http.server on 127.0.0.1)
-        receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-        receiver.posts = []
-        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        receiver = start_receiver()
         extra = ["--push", "http://127.0.0.1:%d" % receiver.server_address[1], "--spool-dir", tmp + "/spool"]
     try:
         demo_rps.ab_rps(port, 5)  # warm-up
@@ -118,6 +124,61 @@ def demo(pyprofd, seconds, push=False):
                   m["pyprofd_pushes_sent_total"], len(receiver.posts), m["pyprofd_pushes_failed_total"],
                   m["pyprofd_pushes_dropped_total"], receiver.posts))
         receiver.shutdown()
+
+
+def start_receiver():
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    receiver.posts = []
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    return receiver
+
+
+def onoff(pyprofd, running_s, phase):
+    port = demo_rps.free_port()
+    service = demo_rps.start_service(port, yappi=False)
+    tmp = tempfile.mkdtemp(prefix="pyprofd-bench-")
+    receiver = start_receiver()
+    args = ["--pid", str(service.pid), "--subprocesses", "--dir", tmp, "--spool-dir", tmp + "/spool",
+            "--push", "http://127.0.0.1:%d" % receiver.server_address[1]]
+    rps = {"on": [], "off": []}
+    rss, cpu_on, time_on = [], 0.0, 0.0
+    try:
+        demo_rps.ab_rps(port, 5)  # warm-up
+        daemon, base, _ = start_daemon(pyprofd, args, tmp)
+        time.sleep(2)  # attached (master and both workers)
+        started = time.monotonic()
+        rss.append(rss_mib(daemon.pid))
+        for i in range(2 * max(1, running_s // phase)):
+            state = "off" if i % 2 == 0 else "on"
+            if state == "off":
+                daemon.send_signal(signal.SIGSTOP)
+            cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+            rps[state].append(demo_rps.ab_rps(port, phase))
+            if state == "on":
+                cpu_on += cpu_seconds(daemon.pid) - cpu0
+                time_on += time.monotonic() - t0
+            else:
+                daemon.send_signal(signal.SIGCONT)
+            rss.append(rss_mib(daemon.pid))
+            print("phase %2d %-3s %6.1f req/s  daemon RSS %.1f MiB" % (i, state, rps[state][-1], rss[-1]), flush=True)
+        m = metrics(base)
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        demo_rps.stop(service)
+        receiver.shutdown()
+    on, off = statistics.median(rps["on"]), statistics.median(rps["off"])
+    print("load: ab -k -c 32 -t %d per phase; load average %s" % (phase, open("/proc/loadavg").read().split()[:3]))
+    print("RPS median running %.1f, stopped %.1f: ratio %.3f (per phase: running %s, stopped %s)" % (
+        on, off, on / off, rps["on"], rps["off"]))
+    print("daemon CPU while running %.2f %% of a core over %.0f s; RSS %.1f -> %.1f MiB over %.0f s (max %.1f)" % (
+        100 * cpu_on / time_on, time_on, rss[0], rss[-1], elapsed, max(rss)))
+    print("samples %d, ticks %d, windows written %d, pushes sent %d, failed %d, dropped %d; received %d in all "
+          "(the last at SIGTERM), bodies %d-%d bytes" % (
+              m["pyprofd_samples_total"], m["pyprofd_ticks_total"], m["pyprofd_windows_written_total"],
+              m["pyprofd_pushes_sent_total"], m["pyprofd_pushes_failed_total"], m["pyprofd_pushes_dropped_total"],
+              len(receiver.posts), min(receiver.posts or [0]), max(receiver.posts or [0])))
 
 
 SMALL = r"""
@@ -210,7 +271,9 @@ def main():
     pyprofd = os.path.abspath(sys.argv[1])
     mode = sys.argv[2]
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else (300 if mode == "demo" else 60)
-    if mode in ("demo", "demo-push"):
+    if mode == "onoff":
+        onoff(pyprofd, int(sys.argv[3]) if len(sys.argv) > 3 else 300, int(sys.argv[4]) if len(sys.argv) > 4 else 30)
+    elif mode in ("demo", "demo-push"):
         demo(pyprofd, seconds, push=(mode == "demo-push"))
     else:
         scale(pyprofd, seconds, int(sys.argv[4]) if len(sys.argv) > 4 else 100)
