@@ -18,7 +18,8 @@ onoff: issue 16's benchmark. The daemon at its defaults, pushing to a local rece
        running, each phase its own bounded `ab`, so slow drifts of a shared machine fall
        on both sides alike. Prints each phase's RPS, the ratio of the running phases'
        median to the stopped ones', the daemon's CPU while running, its RSS at every
-       phase boundary, windows written and pushed.
+       phase boundary, windows written and pushed. PYPROFD_BENCH_ARGS adds daemon options
+       (e.g. "--keep 1 --window 10": RSS without the --keep windows held for /recent).
 
 Usage: python3 bench/daemon_bench.py PYPROFD demo|demo-push [SECONDS]
        python3 bench/daemon_bench.py PYPROFD onoff [SECONDS_RUNNING] [PHASE]
@@ -139,7 +140,7 @@ def onoff(pyprofd, running_s, phase):
     tmp = tempfile.mkdtemp(prefix="pyprofd-bench-")
     receiver = start_receiver()
     args = ["--pid", str(service.pid), "--subprocesses", "--dir", tmp, "--spool-dir", tmp + "/spool",
-            "--push", "http://127.0.0.1:%d" % receiver.server_address[1]]
+            "--push", "http://127.0.0.1:%d" % receiver.server_address[1]] + os.environ.get("PYPROFD_BENCH_ARGS", "").split()
     rps = {"on": [], "off": []}
     rss, cpu_on, time_on = [], 0.0, 0.0
     try:
