@@ -45,23 +45,6 @@ def host_tids(pid):
     return out
 
 
-def pprof_tags(path, env):
-    """{label: set of values} from `go tool pprof -tags`."""
-    res = subprocess.run(["go", "tool", "pprof", "-tags", path], capture_output=True, timeout=60, env=env)
-    assert res.returncode == 0, res.stderr
-    tags, key = {}, None
-    for line in res.stdout.decode(errors="replace").splitlines():
-        head = re.match(r"^ ?(\w+): Total", line)
-        if head:
-            key = head.group(1)
-            tags[key] = set()
-            continue
-        entry = re.match(r"^\s+\S+ \(\s*[\d.]+%\): (.*)$", line)
-        if entry and key:
-            tags[key].add(entry.group(1).strip())
-    return tags
-
-
 class NamespaceTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -110,7 +93,7 @@ class NamespaceTest(unittest.TestCase):
 
     def check_profile(self, path):
         self.assertIn("ns_hot", self.top(path))
-        tags = pprof_tags(path, self.env)
+        tags = common.pprof_tags(path, self.env)
         # Only the host's ids of this process's threads, both workers among them.
         self.assertTrue(tags["thread_id"] <= {str(h) for h in self.tids.values()}, (tags["thread_id"], self.tids))
         self.assertTrue(self.workers <= tags["thread_id"], (tags["thread_id"], self.workers))
