@@ -21,7 +21,7 @@ import common  # noqa: E402
 
 CONFIG = {}
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
-SECONDS = 6
+SECONDS = int(os.environ.get("PYPROFD_RESPAWN_SECONDS", "6"))  # the 10 s run: RELIABILITY.md
 MIN_LIFE_S = 0.4  # workers that lived at least this long must be in the profile
 
 
