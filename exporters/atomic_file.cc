@@ -11,6 +11,8 @@
 namespace pyprofd {
 namespace {
 
+constexpr mode_t kFileMode = 0600;
+
 std::string dir_of(const std::string& path) {
   size_t slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -29,13 +31,15 @@ bool fail(std::string* error, const std::string& what, const std::string& path, 
 }
 
 // Creates a fresh hidden file in `dir` named after `base`; pid + counter +
-// retry on EEXIST keep names unique across threads and processes.
+// retry on EEXIST keep names unique across threads and processes. O_EXCL and
+// O_NOFOLLOW: a file or symlink planted at the name is skipped, never opened
+// through. Mode 0600: a profile shows command lines, paths and thread names.
 int create_temp(const std::string& dir, const std::string& base, std::string* temp_path) {
   static std::atomic<unsigned> counter{0};
   for (int attempt = 0; attempt < 100; ++attempt) {
     *temp_path = dir + "/." + base + ".tmp." + std::to_string(getpid()) + "." +
                  std::to_string(counter.fetch_add(1));
-    int fd = open(temp_path->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int fd = open(temp_path->c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, kFileMode);
     if (fd >= 0 || errno != EEXIST) return fd;
   }
   errno = EEXIST;

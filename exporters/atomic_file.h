@@ -5,8 +5,9 @@
 
 namespace pyprofd {
 
-// Writes `bytes` to a new temp file beside `path` (unique name, O_EXCL),
-// fsyncs it and renames it over `path`. On any failure the temp file is
+// Writes `bytes` to a new temp file beside `path` (unique name, O_EXCL |
+// O_NOFOLLOW, mode 0600), fsyncs it and renames it over `path` (rename replaces
+// a symlink at `path`, never writes through it). On any failure the temp file is
 // removed, `path` is untouched and *error (if non-null) names the path and
 // strerror.
 bool write_file_atomic(const std::string& path, const std::string& bytes, std::string* error);

@@ -23,6 +23,14 @@ std::string export_prometheus(const DaemonMetrics& m) {
          static_cast<double>(m.attach_failures));
   metric(&out, "pyprofd_windows_written_total", "counter", "Profile windows written to the output directory.",
          static_cast<double>(m.windows_written));
+  metric(&out, "pyprofd_window_write_failures_total", "counter",
+         "Window files that could not be written at first (kept in memory and tried again).",
+         static_cast<double>(m.window_write_failures));
+  metric(&out, "pyprofd_windows_pending", "gauge", "Window files kept in memory, waiting to be written.",
+         static_cast<double>(m.windows_pending));
+  metric(&out, "pyprofd_window_files_dropped_total", "counter",
+         "Waiting window files dropped, oldest first, beyond the 64 MiB memory bound.",
+         static_cast<double>(m.window_files_dropped));
   metric(&out, "pyprofd_ticks_total", "counter", "Sampling ticks.", static_cast<double>(m.ticks));
   metric(&out, "pyprofd_targets_attached", "gauge", "Python processes being sampled.",
          static_cast<double>(m.targets_attached));

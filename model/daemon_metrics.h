@@ -10,6 +10,9 @@ struct DaemonMetrics {
   uint64_t invalid_samples = 0;   // counter: torn or unreadable stacks dropped
   uint64_t attach_failures = 0;   // counter: processes that could not be attached
   uint64_t windows_written = 0;   // counter: windows written to --dir
+  uint64_t window_write_failures = 0;  // counter: window files that could not be written (each retry not counted)
+  uint64_t windows_pending = 0;   // gauge: window files kept in memory to be written again
+  uint64_t window_files_dropped = 0;  // counter: pending files dropped (memory bound)
   uint64_t ticks = 0;             // counter: sampling ticks
   uint64_t targets_attached = 0;  // gauge: processes sampled now
   double sampling_rate_hz = 0;    // gauge: ticks per second achieved

@@ -222,9 +222,7 @@ AttachError no_interpreter_error(pid_t pid, const std::string& who, const std::s
                           "_PyRuntime in its memory maps");
 }
 
-}  // namespace
-
-std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
+std::unique_ptr<PythonProcess> attach_once(pid_t pid, AttachError* err) {
   std::string who = "process " + std::to_string(pid);
   std::vector<MapEntry> maps;
   if (!read_target_maps(pid, who, &maps, err)) return nullptr;
@@ -241,6 +239,18 @@ std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
   }
   *err = no_interpreter_error(pid, who, old_python);
   return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
+  auto proc = attach_once(pid, err);
+  // A target that exits mid-attach fails whichever step comes next (its maps read empty,
+  // its files vanish from /proc/PID/root): that is not "not a Python process".
+  if (!proc && err->kind != AttachErrorKind::kNoSuchProcess && !process_exists(pid))
+    *err = make_error(AttachErrorKind::kNoSuchProcess,
+                      "no such process: " + std::to_string(pid) + " (it exited while being attached)");
+  return proc;
 }
 
 }  // namespace pyprofd

@@ -65,7 +65,7 @@ void ThreadReader::read_gil(uint64_t* holder, bool* locked) {
 
 // glibc keeps the kernel TID inside struct pthread (pthread_t points at it). Its offset
 // is found once: the main thread's struct holds the PID, and every other thread's value
-// at that offset must be a distinct task of the process (all as the target's namespace
+// at that offset must be a distinct task of the process (or 0: an ended thread) (all as the target's namespace
 // numbers them). In a container the PID is 1, which many fields hold: the search waits
 // until a second thread tells the offsets apart (the main thread's TID is the PID).
 void ThreadReader::find_tid_offset(const std::vector<ThreadSample>& threads, size_t n) {
@@ -74,29 +74,39 @@ void ThreadReader::find_tid_offset(const std::vector<ThreadSample>& threads, siz
   bool others = false;
   for (size_t i = 0; i < n; ++i) others |= threads[i].ts.thread_id != main_pthread_;
   if (!others && !ns_.same_namespace()) return;  // ambiguous: try again when threads change
-  tid_offset_searched_ = true;
+  // Under thread churn a thread may end during the search: tried again (bounded) when
+  // the thread list next changes, never given up on at the first failure.
+  if (++tid_searches_ >= kMaxTidSearches) tid_offset_searched_ = true;
   uint8_t buf[2048];
   if (!proc_.memory->read(main_pthread_, buf, sizeof buf)) return;
-  std::vector<int32_t> seen;
   for (uint32_t off = 0; off + 4 <= sizeof buf; off += 4) {
     int32_t v;
     std::memcpy(&v, buf + off, 4);
-    if (v != ns_.inner_pid()) continue;
-    bool all = true;
-    seen.assign(1, v);
-    for (size_t i = 0; i < n && all; ++i) {
-      if (threads[i].ts.thread_id == main_pthread_) continue;
-      int32_t tid = 0;
-      all = proc_.memory->read_value(threads[i].ts.thread_id + off, &tid) &&
-            std::find(seen.begin(), seen.end(), tid) == seen.end() &&
-            task_exists(proc_.pid, ns_.to_host(static_cast<uint64_t>(tid)));
-      seen.push_back(tid);
-    }
-    if (all) {
+    if (v == ns_.inner_pid() && tid_offset_fits(threads, n, off)) {
       tid_offset_ = static_cast<int>(off);
+      tid_offset_searched_ = true;
       return;
     }
   }
+}
+
+// Every other thread's value at off is a distinct task of the process, or 0: a thread
+// that has ended (the kernel clears the TID in struct pthread at its exit).
+bool ThreadReader::tid_offset_fits(const std::vector<ThreadSample>& threads, size_t n, uint32_t off) {
+  std::vector<int32_t> seen(1, ns_.inner_pid());
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t pthread = threads[i].ts.thread_id;
+    if (pthread == main_pthread_) continue;
+    int32_t tid = 0;
+    if (!proc_.memory->read_value(pthread + off, &tid)) return false;
+    if (tid != 0 && !task_exists(proc_.pid, ns_.to_host(static_cast<uint64_t>(tid))) &&
+        !(proc_.memory->read_value(pthread + off, &tid) && tid == 0))  // ended just now
+      return false;
+    if (tid == 0) continue;
+    if (std::find(seen.begin(), seen.end(), tid) != seen.end()) return false;
+    seen.push_back(tid);
+  }
+  return true;
 }
 
 // <=3.10 keeps no kernel TID in the thread state: it is read from each thread's

@@ -53,6 +53,7 @@ class ThreadReader {
   void finish_gil(const std::vector<ReadOp>& ops, uint64_t* holder, bool* locked) const;
   bool sample_known(std::vector<ThreadSample>* out, bool want_gil);
   void find_tid_offset(const std::vector<ThreadSample>& threads, size_t n);
+  bool tid_offset_fits(const std::vector<ThreadSample>& threads, size_t n, uint32_t off);
   void read_tids(std::vector<ThreadSample>* threads);
   void main_tid_only(std::vector<ThreadSample>* threads) const;
 
@@ -64,6 +65,8 @@ class ThreadReader {
   uint64_t gil_addr_ = 0;  // the GIL struct
   int tid_offset_ = -1;    // <=3.10: offset of the TID inside glibc's struct pthread
   bool tid_offset_searched_ = false;
+  static constexpr int kMaxTidSearches = 50;  // failed searches before main_tid_only for good
+  int tid_searches_ = 0;
   uint64_t main_pthread_ = 0;  // <=3.10: the main thread's pthread_t (its TID is the PID)
   std::vector<int32_t> tids_;
   std::vector<ReadOp> tid_ops_;

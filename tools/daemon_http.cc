@@ -25,6 +25,13 @@ constexpr double kMaxProfileSeconds = 3600;
 // size so /metrics, /healthz and /recent always find a free thread.
 constexpr int kMaxProfileRequests = 16;
 constexpr size_t kHttpThreads = kMaxProfileRequests + 8;
+// Every endpoint is a GET with a short query: a body is refused (413) past this size,
+// and a client that sends nothing for kReadTimeoutS is disconnected (cpp-httplib also
+// caps the request line and each header line at 8 KiB: 414/400).
+constexpr size_t kMaxBodyBytes = 16 << 10;
+constexpr time_t kReadTimeoutS = 5;
+constexpr time_t kWriteTimeoutS = 10;
+constexpr size_t kMaxRequestsPerConnection = 20;
 
 void reply_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
@@ -145,6 +152,11 @@ struct DaemonHttp::Impl {
 
   void routes() {
     server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+    server.set_payload_max_length(kMaxBodyBytes);
+    server.set_read_timeout(kReadTimeoutS, 0);
+    server.set_write_timeout(kWriteTimeoutS, 0);
+    server.set_keep_alive_timeout(kReadTimeoutS);
+    server.set_keep_alive_max_count(kMaxRequestsPerConnection);
     server.Get("/debug/pprof/profile", [this](const httplib::Request& q, httplib::Response& r) { profile(q, r); });
     server.Get("/debug/pprof/recent", [this](const httplib::Request& q, httplib::Response& r) { recent(q, r); });
     server.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) { metrics(r); });

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,26 +67,35 @@ std::string utc_stamp(int64_t realtime_ns) {
   return buf;
 }
 
-bool write_window(const DaemonArgs& args, const Profile& w) {
+std::vector<WindowFile> export_window(const DaemonArgs& args, const Profile& w) {
+  std::vector<WindowFile> files;
+  const std::string stamp = utc_stamp(w.start_time_ns);
   if (w.total_samples() == 0) {
-    spdlog::info("window {} has no samples; not written", utc_stamp(w.start_time_ns));
-    return false;
+    spdlog::info("window {} has no samples; not written", stamp);
+    return files;
   }
   ExportOptions options;
   options.title = "pyprofd " + args.mode + " profile";
-  bool ok = true;
   for (const auto& format : args.formats) {
-    std::string path = args.dir + "/" + args.app_name + "-" + utc_stamp(w.start_time_ns) + "." + extension_of(format);
-    std::string bytes, err;
-    if (!export_profile(format, w, options, &bytes, &err) || !write_file_atomic(path, bytes, &err)) {
-      spdlog::error("{} not written: {}", path, err);
-      ok = false;
+    WindowFile f{stamp, args.dir + "/" + args.app_name + "-" + stamp + "." + extension_of(format), {}};
+    std::string err;
+    if (!export_profile(format, w, options, &f.bytes, &err)) {
+      spdlog::error("{} not written: {}", f.path, err);
       continue;
     }
-    spdlog::info("wrote {} ({} samples)", path, w.total_samples());
+    files.push_back(std::move(f));
   }
-  prune(args);
-  return ok;
+  return files;
 }
+
+bool write_window_file(const DaemonArgs& args, const WindowFile& f, std::string* error) {
+  struct stat st;
+  if (stat(args.dir.c_str(), &st) != 0 && errno == ENOENT) {
+    if (mkdir(args.dir.c_str(), 0700) == 0) spdlog::warn("output folder {} was removed; created it again", args.dir);
+  }
+  return write_file_atomic(f.path, f.bytes, error);
+}
+
+void prune_windows(const DaemonArgs& args) { prune(args); }
 
 }  // namespace pyprofd::cli

@@ -10,6 +10,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,3 +179,20 @@ def record_launched(test, script, *args, target_args=(), python=None, timeout=18
     test.assertEqual(res.returncode, 0, err)
     _, stats = read_pstats(path, python or test.config["python"])
     return stats, res.stdout.decode(errors="replace"), err
+
+
+def pprof_tags(path, env):
+    """{label: set of values} from `go tool pprof -tags`."""
+    res = subprocess.run(["go", "tool", "pprof", "-tags", path], capture_output=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    tags, key = {}, None
+    for line in res.stdout.decode(errors="replace").splitlines():
+        head = re.match(r"^ ?(\w+): Total", line)
+        if head:
+            key = head.group(1)
+            tags[key] = set()
+            continue
+        entry = re.match(r"^\s+\S+ \(\s*[\d.]+%\): (.*)$", line)
+        if entry and key:
+            tags[key].add(entry.group(1).strip())
+    return tags

@@ -4,7 +4,10 @@ by `unshare --pid --fork --mount-proc` stores its namespace's thread ids. `recor
 /proc/PID/task/*/status maps them), its thread names and its hot function; the daemon
 labels the samples with the target's cgroup (the test puts it in a cgroup v2 group of
 its own when the host lets it) and /debug/pprof/recent answers at once, before any
-window has completed. Needs root and unshare: skipped by name otherwise."""
+window has completed. NamespaceOnlyInterpreter: an interpreter that exists only on a tmpfs
+inside the target's mount namespace, and its child followed with --subprocesses. Needs
+root and unshare: skipped by name otherwise."""
+import glob
 import json
 import os
 import re
@@ -43,23 +46,6 @@ def host_tids(pid):
         ids = nspid("/proc/%d/task/%s/status" % (pid, tid))
         out[ids[-1]] = ids[0]
     return out
-
-
-def pprof_tags(path, env):
-    """{label: set of values} from `go tool pprof -tags`."""
-    res = subprocess.run(["go", "tool", "pprof", "-tags", path], capture_output=True, timeout=60, env=env)
-    assert res.returncode == 0, res.stderr
-    tags, key = {}, None
-    for line in res.stdout.decode(errors="replace").splitlines():
-        head = re.match(r"^ ?(\w+): Total", line)
-        if head:
-            key = head.group(1)
-            tags[key] = set()
-            continue
-        entry = re.match(r"^\s+\S+ \(\s*[\d.]+%\): (.*)$", line)
-        if entry and key:
-            tags[key].add(entry.group(1).strip())
-    return tags
 
 
 class NamespaceTest(unittest.TestCase):
@@ -110,7 +96,7 @@ class NamespaceTest(unittest.TestCase):
 
     def check_profile(self, path):
         self.assertIn("ns_hot", self.top(path))
-        tags = pprof_tags(path, self.env)
+        tags = common.pprof_tags(path, self.env)
         # Only the host's ids of this process's threads, both workers among them.
         self.assertTrue(tags["thread_id"] <= {str(h) for h in self.tids.values()}, (tags["thread_id"], self.tids))
         self.assertTrue(self.workers <= tags["thread_id"], (tags["thread_id"], self.workers))
@@ -181,6 +167,64 @@ class NamespaceTest(unittest.TestCase):
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=30)
         self.assertEqual(daemon.returncode, 0, err)
+
+
+class NamespaceOnlyInterpreter(unittest.TestCase):
+    """The interpreter exists only inside the target's mount namespace: its executable (and
+    libpython, for shared builds) copied onto a tmpfs mounted over an empty folder there, so the
+    host sees that folder empty. record --subprocesses from the host must read the images
+    through /proc/PID/root and follow the target's child (same interpreter, same namespace)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0 or not shutil.which("unshare"):
+            raise unittest.SkipTest("needs root and unshare")
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.env = dict(os.environ, PPROF_TMPDIR=self.tmp.name)
+        self.only = os.path.join(self.tmp.name, "ns-only")
+        os.mkdir(self.only)
+        python = os.path.realpath(CONFIG["python"])
+        home = os.path.dirname(os.path.dirname(python))
+        libs = glob.glob(os.path.join(home, "lib", "libpython3*.so*"))
+        script = ('mount -t tmpfs tmpfs "$ONLY" && cp "$PY" $LIBS "$ONLY"/ && '
+                  'exec env LD_LIBRARY_PATH="$ONLY:$HOME_/lib/x86_64-linux-gnu" PYTHONHOME="$HOME_" "$ONLY/$(basename "$PY")" "$@"')
+        env = dict(os.environ, ONLY=self.only, PY=python, LIBS=" ".join(libs), HOME_=home)
+        tag = "ns-only-" + uuid.uuid4().hex
+        outer = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script, "sh", SCRIPT, tag,
+                                  "child"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(NamespaceTest.end, self, outer)
+        line = outer.stdout.readline().decode()
+        if not line.startswith("ready"):
+            self.skipTest("the target did not start from a namespace-only tmpfs: %s" % outer.stderr.read())
+        children = read("/proc/%d/task/%d/children" % (outer.pid, outer.pid)).split()
+        self.pid = int(children[0])
+        self.addCleanup(NamespaceTest.kill_target, self)
+        self.ns_child = int(line.split()[5])
+        self.child = common.wait_for(lambda: [int(c) for c in read("/proc/%d/task/%d/children" % (self.pid, self.pid))
+                                              .split()], 30, "the target's child")[0]
+        self.assertEqual(nspid("/proc/%d/status" % self.child), [self.child, self.ns_child])
+
+    def test_record_subprocesses(self):
+        self.assertEqual(os.listdir(self.only), [], "the host must not see the namespace's tmpfs")
+        image = [l.split()[-1] for l in read("/proc/%d/maps" % self.pid).splitlines()
+                 if l.split()[-1].startswith(self.only + "/")]
+        self.assertTrue(image, "the interpreter is not mapped from the tmpfs")
+        self.assertFalse(any(os.path.exists(p) for p in image), image)
+        out = os.path.join(self.tmp.name, "tree.pb.gz")
+        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(self.pid), "--subprocesses",
+                                 "--duration", "3", "-o", out)
+        err = res.stderr.decode(errors="replace")
+        self.assertEqual(res.returncode, 0, err)
+        tags = common.pprof_tags(out, self.env)
+        self.assertEqual(tags["pid"], {str(self.pid), str(self.child)}, err)
+        self.assertTrue({"ns-worker-0", "ns-child-0", "ns-child-1"} <= tags["thread_name"], tags["thread_name"])
+        child_tids = set(str(t) for t in host_tids(self.child).values())
+        named = subprocess.run(["go", "tool", "pprof", "-tags", "-tagfocus", "thread_name=ns-child-0", out],
+                               capture_output=True, timeout=60, env=self.env).stdout.decode()
+        self.assertTrue(any(t in named for t in child_tids), named)
 
 
 if __name__ == "__main__":

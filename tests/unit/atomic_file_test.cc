@@ -99,6 +99,46 @@ TEST_F(AtomicFile, CheckWritableDirAcceptsGoodPaths) {
   ASSERT_EQ(chdir(cwd), 0);
 }
 
+TEST_F(AtomicFile, PrivateModeWhateverTheUmask) {
+  const std::string path = dir_ + "/out.pstats";
+  mode_t old = umask(0);  // even a permissive umask gives 0600
+  std::string error;
+  bool ok = write_file_atomic(path, "x", &error);
+  umask(old);
+  ASSERT_TRUE(ok) << error;
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+}
+
+TEST_F(AtomicFile, SymlinkAtThePathIsReplacedNotFollowed) {
+  const std::string victim = dir_ + "/victim";
+  std::ofstream(victim) << "precious";
+  const std::string path = dir_ + "/out.pstats";
+  ASSERT_EQ(symlink(victim.c_str(), path.c_str()), 0);
+  std::string error;
+  ASSERT_TRUE(write_file_atomic(path, "profile", &error)) << error;
+  EXPECT_EQ(read(victim), "precious");
+  struct stat st;
+  ASSERT_EQ(lstat(path.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(read(path), "profile");
+}
+
+TEST_F(AtomicFile, SymlinksAtTheTempNamesAreSkipped) {
+  // This process's next temp names (counter 0..49; create_temp tries 100 names).
+  const std::string victim = dir_ + "/victim";
+  std::ofstream(victim) << "precious";
+  for (int n = 0; n < 50; ++n) {
+    std::string temp = dir_ + "/.out.pstats.tmp." + std::to_string(getpid()) + "." + std::to_string(n);
+    ASSERT_EQ(symlink(victim.c_str(), temp.c_str()), 0);
+  }
+  std::string error;
+  ASSERT_TRUE(write_file_atomic(dir_ + "/out.pstats", "profile", &error)) << error;
+  EXPECT_EQ(read(victim), "precious");
+  EXPECT_EQ(read(dir_ + "/out.pstats"), "profile");
+}
+
 // A read-only folder stops only non-root users, so as root `check` runs in a
 // child that drops to `nobody`. Returns 1 if check() held, 0 if not, -1 on error.
 int as_nobody(const std::function<bool()>& check) {
