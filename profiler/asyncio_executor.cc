@@ -2,6 +2,7 @@
 // concurrent.futures.Future of a work item that an executor thread is running. The
 // thread's _WorkItem.run frame holds the item; the item's future's done callback
 // (_chain_future's _call_set_state) closes over the asyncio future the task waits on.
+// (3.15 tags the frame's `self` as a stack reference; untagged, the link holds there too.)
 #include "profiler/asyncio_tasks.h"
 
 namespace pyprofd {
@@ -29,8 +30,12 @@ void AsyncioReader::read_executor_threads(const std::vector<ThreadSample>& threa
                          reinterpret_cast<uint8_t*>(&c.local0), 8});
   readv_merged(&ops);
   ops.clear();
-  for (auto& c : cand)
+  for (auto& c : cand) {
+    // Locals are stack references (3.14+): 3.15 passes arguments with the reference tag
+    // set (self | 1), so the tag bits of f_executable are cleared here too.
+    c.local0 = l_.code_of(c.local0);
     if (plausible(c.local0)) ops.push_back(ReadOp{c.local0 + l_.ob_type, reinterpret_cast<uint8_t*>(&c.type), 8});
+  }
   readv_merged(&ops);
   for (const auto& c : cand) {
     if (!plausible(c.type) || type_info(c.type).name != "_WorkItem") continue;

@@ -53,6 +53,7 @@ AsyncioLayout make(int minor) {
       l.op_resume = 0; l.func_closure = 72;
       l.state_marks_await = true; l.state_suspended_yield_from = -1;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";  // pure-Python tasks only
+      l.task_awaited_by = 96; l.task_awaited_by_is_set = 109;
       l.task_node = 152; l.tstate_tasks_head = 880; l.tstate_running_task = 872; l.interp_tasks_head = 10880;
       l.frame_stackpointer = true; l.awaited_slot = 1; l.if_localsplus = 80;
       l.ts_running_loop = 864; l.frame_local0 = 80;  // _PyThreadStateImpl.asyncio_running_loop
@@ -65,6 +66,7 @@ AsyncioLayout make(int minor) {
       l.op_resume = 0; l.func_closure = 72;
       l.state_marks_await = true; l.state_suspended_yield_from = 2;
       l.weak_registry = "_scheduled_tasks"; l.eager_registry = "_eager_tasks";
+      l.task_awaited_by = 96; l.task_awaited_by_is_set = 109;
       l.task_node = 152; l.tstate_tasks_head = 1048; l.tstate_running_task = 1032; l.interp_tasks_head = 10856;
       l.frame_stackpointer = true; l.awaited_slot = 2; l.if_localsplus = 80;
       l.ts_running_loop = 1024; l.frame_local0 = 80;

@@ -74,13 +74,18 @@ struct AsyncioLayout {
   uint32_t holder_loop = 0;  // <=3.11: the dict holds a _RunningLoopHolder, its rl_loop here; 0: the loop itself
 
   // 3.14+ (issue 18). Offsets of _PyThreadStateImpl / PyInterpreterState / TaskObj as
-  // _asyncio's .AsyncioDebug section states them (docs/cpython-3.14-3.15).
+  // _asyncio's .AsyncioDebug section states them (docs/cpython-3.14-3.15); the reader
+  // replaces them with the target's own section where it has one (asyncio_debug.h).
   // C tasks sit in per-thread circular lists (struct llist_node {next, prev} at task_node),
   // not in asyncio's registries; a finished thread's tasks move to the interpreter's list.
   uint32_t task_node = 0;            // 0: no task lists (<=3.13)
   uint32_t tstate_tasks_head = 0;    // _PyThreadStateImpl.asyncio_tasks_head (the list's sentinel)
   uint32_t tstate_running_task = 0;  // _PyThreadStateImpl.asyncio_running_task (C tasks' current task)
   uint32_t interp_tasks_head = 0;    // PyInterpreterState.asyncio_tasks_head
+  // FutureObj.fut_awaited_by: the one task awaiting it, or a set of them (the char at
+  // task_awaited_by_is_set says which); 0: not kept (<=3.13).
+  uint32_t task_awaited_by = 0;
+  uint32_t task_awaited_by_is_set = 0;
   // The frame's if_stacktop word is a pointer (stackpointer), not an index; the awaited
   // object is the tagged reference awaited_slot words below it.
   bool frame_stackpointer = false;

@@ -36,7 +36,7 @@ void AsyncioReader::link_frame_owners(std::vector<TaskInfo>* tasks, const std::v
   readv_merged(&ops);
   std::unordered_map<uint64_t, size_t> owner;  // object -> the parent suspended in its method
   for (size_t i = 0; i < frames.size(); ++i)
-    if (ops[i].ok && plausible(local0[i])) owner.emplace(local0[i], frames[i].first);
+    if (ops[i].ok && plausible(l_.code_of(local0[i]))) owner.emplace(l_.code_of(local0[i]), frames[i].first);  // a stack reference
   for (const auto* held : {&refs, &selves})
     for (const Held& h : *held) {
       auto it = owner.find(h.obj);

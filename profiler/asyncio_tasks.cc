@@ -6,6 +6,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "profiler/asyncio_debug.h"
+
 
 namespace pyprofd {
 
@@ -28,9 +30,40 @@ bool clean_name(const std::string& s) {
 
 }  // namespace
 
-AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state)
-    : mem_(mem), l_(layout), al_(asyncio_layout(layout.minor)), interp_(interp_state), objs_(mem, layout) {
-  if (!al_) spdlog::warn("asyncio tasks are not read on Python {}: no layout for it", layout.name());
+AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state, pid_t pid)
+    : mem_(mem), l_(layout), al_(nullptr), interp_(interp_state), pid_(pid), objs_(mem, layout) {
+  if (const AsyncioLayout* table = asyncio_layout(layout.minor)) {
+    al_own_ = *table;
+    al_ = &al_own_;
+  } else {
+    spdlog::warn("asyncio tasks are not read on Python {}: no layout for it", layout.name());
+  }
+}
+
+AsyncioReader::AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state, pid_t pid,
+                             const AsyncioLayout& table)
+    : AsyncioReader(mem, layout, interp_state, pid) {
+  al_own_ = table;
+  al_ = &al_own_;
+}
+
+// 3.14+: _asyncio states its own offsets; a patch release that moved TaskObj or the
+// thread state's fields is read with them. Tried once, when asyncio is first found
+// imported (3.14 maps _asyncio's .so only then); without it the table stays.
+void AsyncioReader::use_debug_section() {
+  if (section_tried_ || !al_->task_node || !pid_) return;
+  section_tried_ = true;
+  std::string where, why, changed;
+  auto sec = read_asyncio_debug(pid_, mem_, &where);
+  if (!sec) {
+    spdlog::debug("asyncio: no .AsyncioDebug section in pid {}'s files; offsets from the table", pid_);
+  } else if (!apply_asyncio_debug(*sec, &al_own_, &why, &changed)) {
+    spdlog::warn("asyncio: .AsyncioDebug in {} not used ({}); offsets from the table", where, why);
+  } else {
+    offsets_source_ = ".AsyncioDebug in " + where;
+    if (changed.empty()) spdlog::debug("asyncio: offsets from {} (as the table)", offsets_source_);
+    else spdlog::info("asyncio: offsets from {}, which differ from the table: {}", offsets_source_, changed);
+  }
 }
 
 // Looks the registries and asyncio's types up once (they live as long as the module).
@@ -61,6 +94,7 @@ int AsyncioReader::resolve() {
     r.py_future = attr(*futures, "_PyFuture");
   }
   if (!r.all_tasks || !(r.c_task || r.py_task)) return 0;  // mid-import: retry next time
+  use_debug_section();
   r.resolved = true;
   reg_ = r;
   types_.clear();
@@ -577,6 +611,7 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
   std::unordered_map<uint64_t, size_t> index;
   for (size_t i = 0; i < tasks->size(); ++i) index.emplace((*tasks)[i].addr, i);
   link_waiters(tasks, chain_end, index);
+  link_awaited_by(tasks, index);
   link_callbacks(tasks, callbacks, index);
   mark_running(tasks, index);
   return true;
@@ -704,6 +739,10 @@ bool AsyncioReader::decode_c_task(const uint8_t* b, TaskInfo* t, uint64_t* name,
   t->coro = field<uint64_t>(b, al_->task_coro);
   t->fut_waiter = field<uint64_t>(b, al_->task_fut_waiter);
   *name = field<uint64_t>(b, al_->task_name);
+  if (al_->task_awaited_by) {
+    t->awaited_by = field<uint64_t>(b, al_->task_awaited_by);
+    t->awaited_by_set = b[al_->task_awaited_by_is_set] != 0;
+  }
   uint64_t cb0 = field<uint64_t>(b, al_->fut_callback0);
   if (plausible(cb0)) cbs->push_back(cb0);
   uint64_t more = field<uint64_t>(b, al_->fut_callbacks);

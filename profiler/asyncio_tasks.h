@@ -47,6 +47,8 @@ struct TaskInfo {
   std::vector<size_t> awaits;    // indices of tasks this task waits on
   std::string awaiting;          // for display: a task's name, "gather", "sleep", "Future", ...
   bool running = false;          // some loop's current task
+  uint64_t awaited_by = 0;       // 3.14+: the task awaiting this one, or a set of them
+  bool awaited_by_set = false;
 };
 
 struct AsyncFrame {
@@ -75,7 +77,15 @@ class AsyncioReader {
   static constexpr size_t kMaxPrefetchBytes = 16 << 20;
   static constexpr int64_t kLoopRefreshNs = 200 * 1000 * 1000;
 
-  AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state);
+  // pid: the target whose mapped files may hold .AsyncioDebug (3.14+; 0: the table only).
+  AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state, pid_t pid = 0);
+  // Tests: starts from `table` instead of the built-in one (e.g. a wrong one the section corrects).
+  AsyncioReader(RemoteMemory& mem, const Layout& layout, uint64_t interp_state, pid_t pid, const AsyncioLayout& table);
+
+  // The asyncio offsets in use (nullptr: none for this version) and where they came from:
+  // "table", or ".AsyncioDebug in FILE" once the target's own section was applied.
+  const AsyncioLayout* asyncio_layout_used() const { return al_; }
+  const std::string& offsets_source() const { return offsets_source_; }
 
   // Every live task of the interpreter. False only if the registries exist but cannot be read.
   bool read_tasks(std::vector<TaskInfo>* tasks);
@@ -88,6 +98,12 @@ class AsyncioReader {
   // task are left to the caller.
   void build_stacks(const std::vector<TaskInfo>& tasks, const std::vector<ThreadSample>& threads,
                     std::vector<AsyncStack>* out);
+
+  // 3.14+ (for dump): finished tasks that pending ones still refer to, appended to tasks.
+  // The per-thread lists drop a task once it is done, where 3.8-3.13's registries keep
+  // every live task; these are the ones a suspended coroutine holds in its locals or
+  // value stack, or a gather holds as children.
+  void add_done_referenced(std::vector<TaskInfo>* tasks);
 
   // Objects found in the registries that did not decode as tasks in the last read_tasks.
   size_t invalid_tasks() const { return invalid_; }
@@ -147,6 +163,7 @@ class AsyncioReader {
   };
 
   int resolve();
+  void use_debug_section();  // 3.14+: the target's .AsyncioDebug over the table, once
   TypeInfo type_info(uint64_t type);  // a copy: the cache may be reset by the next call
   // Valid until the next call (the cache may be reset): compare it at once, no copy per frame.
   const std::string& code_name(uint64_t code);
@@ -182,6 +199,8 @@ class AsyncioReader {
   void link_frame_owners(std::vector<TaskInfo>* tasks, const std::vector<Held>& refs, const std::vector<Held>& selves,
                          const std::unordered_map<uint64_t, size_t>& waiter_owner);
   static void add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_t child);
+  // 3.14+: the awaiters asyncio records itself (fut_awaited_by).
+  void link_awaited_by(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
   // 4. The running task of each loop.
   void mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
 
@@ -209,8 +228,12 @@ class AsyncioReader {
 
   RemoteMemory& mem_;
   const Layout& l_;
-  const AsyncioLayout* al_;
+  AsyncioLayout al_own_;     // the table, or the table corrected by the target's section
+  const AsyncioLayout* al_;  // &al_own_, or nullptr: no asyncio layout for this version
   uint64_t interp_;
+  pid_t pid_;
+  bool section_tried_ = false;
+  std::string offsets_source_ = "table";
   PyObjects objs_;
   Registries reg_;
   std::unordered_map<uint64_t, TypeInfo> types_;      // type address -> kind and name

@@ -121,7 +121,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
                                   SamplingStats* stats) {
   if (!asyncio_) {
     if (!reader_.interpreter()) return;
-    asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter());
+    asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter(), proc_->pid);
   }
   if (!asyncio_->read_tasks(&tasks_)) {
     ++stats->invalid;

@@ -59,9 +59,10 @@ std::string state_name(const TaskInfo& ti) {
 
 void add_tasks(const PythonProcess& proc, uint64_t interp, const std::vector<ThreadSample>& threads, CodeCache& codes,
                std::vector<TaskSnapshot>* out) {
-  AsyncioReader asyncio(*proc.memory, proc.layout, interp);
+  AsyncioReader asyncio(*proc.memory, proc.layout, interp, proc.pid);
   std::vector<TaskInfo> infos;
   asyncio.read_tasks(&infos);
+  asyncio.add_done_referenced(&infos);  // 3.14+: done tasks leave the lists; 3.8-3.13 list them
   asyncio.read_running_loops(threads, true);
   for (const auto& ti : infos) {
     TaskSnapshot t;

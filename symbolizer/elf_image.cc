@@ -154,6 +154,19 @@ std::optional<uint64_t> ElfImage::load_bias(uint64_t map_start, uint64_t map_off
   return map_start - vaddr;  // modular arithmetic: a bias is an address delta
 }
 
+std::optional<ElfImage::Section> ElfImage::section(const std::string& name) const {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf_, &shstrndx) != 0) return std::nullopt;
+  Elf_Scn* scn = nullptr;
+  for (int i = 0; i < 4096 && (scn = elf_nextscn(elf_, scn)) != nullptr; ++i) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* n = elf_strptr(elf_, shstrndx, sh.sh_name);
+    if (n && name == n) return Section{sh.sh_addr, sh.sh_size};
+  }
+  return std::nullopt;
+}
+
 bool ElfImage::read_vaddr(uint64_t vaddr, void* dst, size_t len) const {
   if (add_overflows(vaddr, len)) return false;
   for (const Segment& s : segments_) {

@@ -40,6 +40,13 @@ class ElfImage {
   // Copies file bytes at virtual address [vaddr, vaddr+len) if wholly inside one PT_LOAD's file part.
   bool read_vaddr(uint64_t vaddr, void* dst, size_t len) const;
 
+  // sh_addr and sh_size of the section called name (e.g. ".AsyncioDebug": CPython's debug
+  // sections are found by name, their symbols are not exported); nullopt if absent.
+  struct Section {
+    uint64_t vaddr, size;
+  };
+  std::optional<Section> section(const std::string& name) const;
+
   // PY_VERSION-like string ("3.9.18") from read-only data; "" if none. For < 3.11 (no Py_Version).
   std::string find_python_version() const;
 

@@ -77,9 +77,13 @@ class TornTest(unittest.TestCase):
         self.assert_real(stacks)
         minor = int(subprocess.run([CONFIG["python"], "-c", "import sys; print(sys.version_info[1])"],
                                    capture_output=True).stdout)
-        if minor >= 14:  # known gap (issue 18): 3.14/3.15 keep 54-65 % of such ticks, not yet 80 %
-            print("kept %d of %d ticks (%.0f %%); the 80 %% bar is not met on 3.14+ yet" %
-                  (samples, ticks, 100.0 * samples / ticks))
+        if minor >= 14:
+            # Known gap (issue 18): 3.14+ clears a popped frame's f_executable and f_funcobj, so
+            # a chunk copy that raced a return is seen torn, where 3.13's stale slot still holds
+            # the same code and passes (README, "Torn stacks"). Measured 85-100 %, once 54-65 %.
+            reasons = re.search(r"invalid samples by reason: .*", err)
+            print("kept %d of %d ticks (%.0f %%; %s); the 80 %% bar is not asserted on 3.14+" %
+                  (samples, ticks, 100.0 * samples / ticks, reasons.group(0) if reasons else "none invalid"))
             return
         self.assertGreaterEqual(samples, 0.8 * ticks, err)
 

@@ -69,6 +69,8 @@ async def task_a(end):
 
 async def nested(seconds):
     end = time.monotonic() + seconds
+    finished = asyncio.create_task(asyncio.sleep(0), name="task-done")  # done, still referenced
+    await finished
     await asyncio.create_task(task_a(end), name="task-A")
 
 

@@ -135,7 +135,8 @@ class AsyncioLive : public ::testing::TestWithParam<Case> {
     threads_reader_ = std::make_unique<ThreadReader>(*proc_);
     ASSERT_TRUE(threads_reader_->sample(&threads_, false));
     codes_ = std::make_unique<CodeCache>(*proc_->memory, proc_->layout, proc_->code_type);
-    reader_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, threads_reader_->interpreter());
+    reader_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, threads_reader_->interpreter(),
+                                              target_.pid());
     ASSERT_TRUE(reader_->read_tasks(&tasks_));
     for (size_t i = 0; i < tasks_.size(); ++i) index_[tasks_[i].addr] = i;
   }
@@ -365,6 +366,57 @@ TEST_P(AsyncioLive, StacksPerLeafTask) {
     EXPECT_TRUE(tail_names.count("run_forever"));
     EXPECT_TRUE(tail_names.count("_run_once"));
   }
+}
+
+// dump's view: 3.14+ drops a task from its thread's list once it is done, so the finished
+// D and X (locals of the main task's suspended coroutine) are found through that frame;
+// on 3.8-3.13 the registries already hold them and nothing is added.
+TEST_P(AsyncioLive, DoneTasksStillReferenced) {
+  if (eager()) GTEST_SKIP() << "the main task is executing (no suspended frame to search)";
+  std::vector<TaskInfo> all = tasks_;
+  reader_->add_done_referenced(&all);
+  if (asyncio_layout(GetParam().minor)->task_node == 0) {
+    EXPECT_EQ(all.size(), tasks_.size());
+    return;
+  }
+  std::map<std::string, const TaskInfo*> added;
+  for (size_t i = tasks_.size(); i < all.size(); ++i) added[all[i].name] = &all[i];
+  ASSERT_EQ(added.size(), 2u) << all.size() - tasks_.size() << " added";
+  ASSERT_TRUE(added.count("D") && added.count("X"));
+  EXPECT_EQ(added["D"]->addr, addr_of("D"));
+  EXPECT_EQ(added["D"]->state, TaskState::kDone);
+  EXPECT_EQ(added["X"]->state, TaskState::kCancelled);
+  EXPECT_TRUE(added["D"]->chain.empty());
+  EXPECT_EQ(reader_->invalid_tasks(), 0u);
+}
+
+// 3.14+: the reader takes the target's own .AsyncioDebug over its table, so a table that
+// is wrong about every field the section carries (as a patch release that moved TaskObj
+// or the thread state would make it) still reads the same tasks.
+TEST_P(AsyncioLive, DebugSectionOverridesTheTable) {
+  if (GetParam().minor < 14) GTEST_SKIP() << "no .AsyncioDebug before 3.14";
+  EXPECT_EQ(reader_->offsets_source().rfind(".AsyncioDebug in /", 0), 0u) << reader_->offsets_source();
+  AsyncioLayout wrong = *asyncio_layout(GetParam().minor);
+  wrong.task_coro += 8, wrong.task_name -= 8, wrong.task_fut_waiter += 16, wrong.fut_state += 4;
+  wrong.task_node += 16, wrong.tstate_tasks_head += 16, wrong.tstate_running_task += 8;
+  wrong.interp_tasks_head += 16, wrong.ts_running_loop += 8;
+  auto summary = [&](const std::vector<TaskInfo>& ts) {
+    std::map<std::string, std::pair<Frames, size_t>> out;
+    for (const TaskInfo& t : ts) out[t.name] = {chain(t), t.awaits.size()};
+    return out;
+  };
+  AsyncioReader fixed(*proc_->memory, proc_->layout, threads_reader_->interpreter(), target_.pid(), wrong);
+  std::vector<TaskInfo> got;
+  ASSERT_TRUE(fixed.read_tasks(&got));
+  EXPECT_EQ(fixed.offsets_source(), reader_->offsets_source());
+  EXPECT_EQ(fixed.asyncio_layout_used()->task_coro, asyncio_layout(GetParam().minor)->task_coro);
+  EXPECT_EQ(summary(got), summary(tasks_));
+  // Without the section (no pid) the wrong table finds none of it: the test can fail.
+  AsyncioReader blind(*proc_->memory, proc_->layout, threads_reader_->interpreter(), 0, wrong);
+  std::vector<TaskInfo> none;
+  blind.read_tasks(&none);
+  EXPECT_EQ(blind.offsets_source(), "table");
+  EXPECT_NE(summary(none), summary(tasks_));
 }
 
 // Runs only on the 'many' target (a thousand tasks).
