@@ -1,6 +1,7 @@
 // NativeUnwinder::symbolize: names for pcs, cached by (build-id, offset in the module).
 #include <cxxabi.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +49,26 @@ std::string module_key(Dwfl_Module* mod, const char* name) {
   return key;
 }
 
+// DT_SONAME ("libz.so.1" for libz.so.1.2.13, the name programs link by); "" if none.
+std::string soname(Dwfl_Module* mod) {
+  GElf_Addr bias = 0;
+  Elf* elf = dwfl_module_getelf(mod, &bias);
+  Elf_Scn* scn = nullptr;
+  while (elf && (scn = elf_nextscn(elf, scn)) != nullptr) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNAMIC || !sh.sh_entsize) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    for (size_t i = 0; data && i < sh.sh_size / sh.sh_entsize && i < 4096; ++i) {
+      GElf_Dyn dyn;
+      if (!gelf_getdyn(data, static_cast<int>(i), &dyn)) break;
+      if (dyn.d_tag != DT_SONAME) continue;
+      const char* name = elf_strptr(elf, sh.sh_link, dyn.d_un.d_val);
+      return name ? name : "";
+    }
+  }
+  return "";
+}
+
 std::string base_name(const char* path) {
   if (!path) return "";
   const char* slash = std::strrchr(path, '/');
@@ -56,11 +77,17 @@ std::string base_name(const char* path) {
 
 NativeSymbol lookup(Dwfl_Module* mod, const char* mod_name, Dwarf_Addr addr) {
   NativeSymbol s;
-  s.library = base_name(mod_name);
+  s.library = soname(mod);
+  if (s.library.empty()) s.library = base_name(mod_name);
   GElf_Off off = 0;
   GElf_Sym sym;
   const char* name = dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr);
-  if (name && *name) s.function = demangle(name);
+  if (name && *name) {
+    s.function = demangle(name);
+    // "clock_nanosleep@GLIBC_2.2.5": the symbol version is not part of the name.
+    size_t at = s.function.find('@');
+    if (at != std::string::npos && at > 0) s.function.resize(at);
+  }
   if (Dwfl_Line* line = dwfl_module_getsrc(mod, addr)) {
     int lineno = 0;
     const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr);

@@ -72,6 +72,8 @@ int on_frame(Dwfl_Frame* frame, void* arg) {
   bool activation = false;
   if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
   cur->out->pcs.push_back(pc);
+  Dwarf_Word sp = 0;
+  cur->out->sps.push_back(dwfl_frame_reg(frame, kDwarfSp, &sp) == 0 ? sp : 0);
   return cur->out->pcs.size() >= cur->max_depth ? DWARF_CB_ABORT : DWARF_CB_OK;
 }
 

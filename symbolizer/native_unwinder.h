@@ -44,6 +44,7 @@ struct NativeSymbol {
 
 struct NativeUnwind {
   std::vector<uint64_t> pcs;  // innermost first; return addresses as they are (not minus one)
+  std::vector<uint64_t> sps;  // each frame's stack pointer (0 if unknown): frame i's locals lie in [sps[i], sps[i+1])
   bool complete = false;      // reached the outermost frame (else cut: copy too short, no CFI, ...)
 };
 
