@@ -107,6 +107,8 @@ bool NativeStacks::merge(pid_t tid, const std::vector<RawFrame>& python, const s
   }
   if (!merge_native(python, frames_, w.complete, options_.all, out)) {
     *why = "torn (native and Python stacks disagree)";
+    SPDLOG_DEBUG("pid {} thread {}: {} native frames, {} Python frames did not pair", pid_, tid, frames_.size(),
+                 python.size());
     ++stats->torn;
     return false;
   }

@@ -111,7 +111,35 @@ void NativeUnwinder::set_mappings(const std::vector<NativeMapping>& maps) {
   if (!attached_) attached_ = dwfl_attach_state(dwfl_, nullptr, pid_, &kThreadCallbacks, cur_.get());
 }
 
+bool NativeUnwinder::executable(uint64_t addr) const {
+  for (const auto& m : maps_)
+    if (addr >= m.start && addr < m.end) return true;
+  return false;
+}
+
 NativeUnwind NativeUnwinder::unwind(const NativeRegs& regs, const StackCopy& stack, size_t max_depth) {
+  NativeUnwind out = unwind_once(regs, stack, max_depth);
+  if ((regs.known & (1u << kDwarfBp)) || out.pcs.empty() || out.pcs.size() >= max_depth || out.sps.back() < stack.addr)
+    return out;
+  // The first [saved rbp, return address] pair at or above the last frame's stack pointer:
+  // a saved rbp of 0 (outermost) or higher up the stack, a return address into mapped code.
+  const size_t n = stack.bytes.size() / 8;
+  for (size_t i = (out.sps.back() - stack.addr) / 8; i + 1 < n && i < (out.sps.back() - stack.addr) / 8 + 4096; ++i) {
+    uint64_t slot[2];
+    std::memcpy(slot, stack.bytes.data() + i * 8, sizeof slot);
+    uint64_t at = stack.addr + i * 8;
+    if (!executable(slot[1]) || (slot[0] && (slot[0] <= at || slot[0] >= stack.addr + stack.bytes.size()))) continue;
+    NativeRegs with_fp = regs;
+    with_fp.r[kDwarfBp] = at;
+    with_fp.known |= 1u << kDwarfBp;
+    NativeUnwind again = unwind_once(with_fp, stack, max_depth);
+    if (again.pcs.size() > out.pcs.size()) out = std::move(again);
+    break;
+  }
+  return out;
+}
+
+NativeUnwind NativeUnwinder::unwind_once(const NativeRegs& regs, const StackCopy& stack, size_t max_depth) {
   NativeUnwind out;
   if (!attached_) return out;
   cur_->regs = &regs;

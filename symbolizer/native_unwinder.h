@@ -59,7 +59,11 @@ class NativeUnwinder {
   // (Re)declares the mapped files. Cheap when nothing changed since the last call.
   void set_mappings(const std::vector<NativeMapping>& maps);
 
-  // Unwinds one thread from its registers and stack copy, up to max_depth frames.
+  // Unwinds one thread from its registers and stack copy, up to max_depth frames. Without
+  // a frame pointer (a thread read through /proc gives only its stack and instruction
+  // pointers), an unwind that stops at a frame-pointer function is tried again from the
+  // first frame record ([saved rbp, return address]) above where it stopped; the caller
+  // checks the result (the merge pairs it with the Python frames or calls it torn).
   NativeUnwind unwind(const NativeRegs& regs, const StackCopy& stack, size_t max_depth = 512);
 
   // Function, library, file:line of a pc (a return address when !exact). Cached by
@@ -70,6 +74,9 @@ class NativeUnwinder {
   struct Current;
 
  private:
+  NativeUnwind unwind_once(const NativeRegs& regs, const StackCopy& stack, size_t max_depth);
+  bool executable(uint64_t addr) const;
+
   int pid_;
   std::string root_;
   Dwfl* dwfl_ = nullptr;

@@ -29,7 +29,9 @@ def build_extension(tmp):
     if not os.path.exists(os.path.join(include, "Python.h")):
         return None
     path = os.path.join(tmp, "pyprofd_callback" + suffix)
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-g", "-I", include, "-o", path, EXT_SOURCE], check=True)
+    # Debian keeps pyconfig.h under <include's parent>/x86_64-linux-gnu/pythonX.Y/.
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O1", "-g", "-I", include, "-I", os.path.dirname(include),
+                    "-o", path, EXT_SOURCE], check=True)
     return tmp
 
 
