@@ -12,7 +12,7 @@ namespace pyprofd {
 
 namespace {
 
-constexpr size_t kDataPages = 64;  // a power of two; holds several samples of kNativeStackBytes
+constexpr size_t kDataPages = 128;  // a power of two; holds ten samples of kNativeStackBytes
 constexpr uint64_t kSampleType = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
 
 // perf's x86-64 register numbers (asm/perf_regs.h) for each DWARF register.

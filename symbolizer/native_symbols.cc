@@ -105,6 +105,8 @@ const NativeSymbol& NativeUnwinder::symbolize(uint64_t pc, bool exact) {
   if (!dwfl_) return none_;
   // A return address points after the call: look up the call itself.
   Dwarf_Addr addr = exact || pc == 0 ? pc : pc - 1;
+  auto hit = by_pc_.find(addr);
+  if (hit != by_pc_.end()) return *hit->second;
   Dwfl_Module* mod = dwfl_addrmodule(dwfl_, addr);
   if (!mod) return none_;
   Dwarf_Addr start = 0;
@@ -115,13 +117,18 @@ const NativeSymbol& NativeUnwinder::symbolize(uint64_t pc, bool exact) {
     std::lock_guard<std::mutex> lock(c.mu);
     auto& m = c.by_module[key];
     auto it = m.find(addr - start);
-    if (it != m.end()) return it->second;
+    if (it != m.end()) {
+      by_pc_.emplace(addr, &it->second);
+      return it->second;
+    }
   }
   NativeSymbol s = lookup(mod, mod_name, addr);
   s.offset = addr - start;
   std::lock_guard<std::mutex> lock(c.mu);
   // Entries are never erased, so the reference stays valid (unordered_map keeps nodes).
-  return c.by_module[key].emplace(addr - start, std::move(s)).first->second;
+  const NativeSymbol& out = c.by_module[key].emplace(addr - start, std::move(s)).first->second;
+  by_pc_.emplace(addr, &out);
+  return out;
 }
 
 }  // namespace pyprofd

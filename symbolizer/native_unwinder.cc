@@ -93,6 +93,7 @@ void NativeUnwinder::set_mappings(const std::vector<NativeMapping>& maps) {
     same = maps[i].start == maps_[i].start && maps[i].end == maps_[i].end && maps[i].path == maps_[i].path;
   if (same) return;
   maps_ = maps;
+  by_pc_.clear();  // a library may have moved
   dwfl_report_begin(dwfl_);
   std::string last;
   for (const auto& m : maps_) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 typedef struct Dwfl Dwfl;  // <elfutils/libdwfl.h>, kept out of this header
@@ -84,6 +85,8 @@ class NativeUnwinder {
   std::unique_ptr<Current> cur_;
   std::vector<NativeMapping> maps_;
   NativeSymbol none_;
+  // pc (as looked up) -> its entry in the shared cache; valid while the mappings stay.
+  std::unordered_map<uint64_t, const NativeSymbol*> by_pc_;
 };
 
 }  // namespace pyprofd
