@@ -19,15 +19,10 @@ namespace pyprofd {
 
 namespace {
 
-// The file's text ("running", "-1 SP PC" or "NR ARG1..ARG6 SP PC").
-bool read_syscall_file(pid_t pid, pid_t tid, std::string* out) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+// The file's text ("running", "-1 SP PC" or "NR ARG1..ARG6 SP PC"), generated anew by each read.
+bool read_syscall_file(int fd, std::string* out) {
   char buf[256];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   out->assign(buf, static_cast<size_t>(n));
   return true;
@@ -47,6 +42,12 @@ bool parse_sp_pc(const std::string& text, uint64_t* sp, uint64_t* pc) {
 
 }  // namespace
 
+int open_syscall_file(pid_t pid, pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 bool copy_stack(pid_t pid, uint64_t sp, StackCopy* out) {
   out->addr = sp;
   out->bytes.resize(kNativeStackBytes);
@@ -62,13 +63,13 @@ bool copy_stack(pid_t pid, uint64_t sp, StackCopy* out) {
   return true;
 }
 
-bool capture_blocked(pid_t pid, pid_t tid, NativeCapture* out) {
+bool capture_blocked(pid_t pid, int fd, NativeCapture* out) {
   std::string before, after;
   uint64_t sp = 0, pc = 0;
-  if (!read_syscall_file(pid, tid, &before) || !parse_sp_pc(before, &sp, &pc)) return false;
+  if (fd < 0 || !read_syscall_file(fd, &before) || !parse_sp_pc(before, &sp, &pc)) return false;
   out->time_ns = monotonic_ns();
   if (!copy_stack(pid, sp, &out->stack)) return false;
-  if (!read_syscall_file(pid, tid, &after) || after != before) return false;
+  if (!read_syscall_file(fd, &after) || after != before) return false;
   out->regs = NativeRegs{};
   out->regs.r[kDwarfSp] = sp;
   out->regs.r[kDwarfIp] = pc;

@@ -23,8 +23,10 @@ struct NativeCapture {
 // A thread blocked in the kernel (a system call, a page fault): /proc/PID/task/TID/syscall
 // gives its stack and instruction pointers, the stack is copied, and the file read again
 // must say the same (the thread did not move meanwhile). The target is not stopped. False
-// when the thread is running or moved.
-bool capture_blocked(pid_t pid, pid_t tid, NativeCapture* out);
+// when the thread is running or moved. syscall_fd: /proc/PID/task/TID/syscall, opened
+// once (open_syscall_file) and read again with pread.
+bool capture_blocked(pid_t pid, int syscall_fd, NativeCapture* out);
+int open_syscall_file(pid_t pid, pid_t tid);
 
 // Stops thread tid (PTRACE_SEIZE + PTRACE_INTERRUPT), copies its registers and stack,
 // calls while_stopped (to read its Python frames at the same instant), and lets it go.

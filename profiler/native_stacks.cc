@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -27,6 +28,11 @@ NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t per
   refresh_maps();
 }
 
+NativeStacks::~NativeStacks() {
+  for (auto& [tid, fd] : syscall_fds_)
+    if (fd >= 0) close(fd);
+}
+
 void NativeStacks::refresh_maps() {
   maps_read_at_ = monotonic_ns();
   std::vector<MapEntry> maps;
@@ -40,6 +46,14 @@ void NativeStacks::refresh_maps() {
 
 void NativeStacks::begin_tick(const std::vector<pid_t>& tids) {
   if (monotonic_ns() - maps_read_at_ >= kMapsRefreshNs) refresh_maps();
+  for (auto it = syscall_fds_.begin(); it != syscall_fds_.end();) {
+    if (std::find(tids.begin(), tids.end(), it->first) != tids.end()) {
+      ++it;
+      continue;
+    }
+    if (it->second >= 0) close(it->second);
+    it = syscall_fds_.erase(it);
+  }
   if (pausing_) return;
   if (!perf_failed_) {
     for (pid_t tid : tids) {
@@ -85,7 +99,9 @@ bool NativeStacks::capture(pid_t tid, const std::function<void()>& rewalk, Nativ
     *cap = const_cast<NativeCapture*>(c);
     return true;
   }
-  if (capture_blocked(pid_, tid, &scratch_)) {
+  auto fd = syscall_fds_.find(tid);
+  if (fd == syscall_fds_.end()) fd = syscall_fds_.emplace(tid, open_syscall_file(pid_, tid)).first;
+  if (capture_blocked(pid_, fd->second, &scratch_)) {
     *cap = &scratch_;
     return true;
   }

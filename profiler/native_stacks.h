@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "profiler/native_capture.h"
@@ -37,6 +38,9 @@ class NativeStacks {
  public:
   // period_ns: how often perf copies a running thread's stack (per CPU time).
   NativeStacks(pid_t pid, const NativeOptions& options, uint64_t period_ns);
+  ~NativeStacks();
+  NativeStacks(const NativeStacks&) = delete;
+  NativeStacks& operator=(const NativeStacks&) = delete;
 
   // Once per tick before the threads are merged: perf events for new threads, rings read,
   // the mapped files re-read now and then.
@@ -67,6 +71,7 @@ class NativeStacks {
   int64_t maps_read_at_ = 0;
   NativeCapture scratch_;
   std::vector<NativeFrameRef> frames_;
+  std::unordered_map<pid_t, int> syscall_fds_;  // tid -> its /proc syscall file, kept open
 };
 
 }  // namespace pyprofd
