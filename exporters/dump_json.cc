@@ -8,8 +8,10 @@ namespace {
 
 nlohmann::json frames_json(const std::vector<SnapshotFrame>& frames) {
   nlohmann::json out = nlohmann::json::array();
-  for (const auto& f : frames)
+  for (const auto& f : frames) {
     out.push_back({{"function", f.function}, {"file", f.file}, {"line", f.line}, {"first_line", f.first_line}});
+    if (f.native) out.back()["native"] = true;
+  }
   return out;
 }
 
@@ -22,6 +24,7 @@ nlohmann::json thread_json(const ThreadSnapshot& t) {
   jt["active"] = t.active;
   jt["torn"] = t.torn;
   jt["frames"] = frames_json(t.frames);
+  if (!t.native_error.empty()) jt["native_error"] = t.native_error;
   return jt;
 }
 
@@ -42,6 +45,7 @@ std::string dump_json(const ProcessSnapshot& s) {
   j["python_version"] = s.python_version;
   j["executable"] = s.command_line;
   j["image"] = s.image_path;
+  if (s.native) j["native_pauses"] = s.native_pauses;
   j["threads"] = nlohmann::json::array();
   for (const auto& t : s.threads) j["threads"].push_back(thread_json(t));
   if (s.has_tasks) {

@@ -16,7 +16,12 @@ std::string thread_state(const ThreadSnapshot& t) {
 }
 
 void write_frames(std::ostream& out, const std::vector<SnapshotFrame>& frames) {
-  for (const auto& f : frames) out << "    " << f.function << " (" << f.file << ":" << f.line << ")\n";
+  for (const auto& f : frames) {
+    out << "    " << f.function;
+    // A native frame without DWARF has no file: its name says the library.
+    if (!f.native || !f.file.empty()) out << " (" << f.file << ":" << f.line << ")";
+    out << "\n";
+  }
 }
 
 void write_thread(std::ostream& out, const ThreadSnapshot& t) {
@@ -27,6 +32,7 @@ void write_thread(std::ostream& out, const ThreadSnapshot& t) {
   out << "\n";
   write_frames(out, t.frames);
   if (t.torn) out << "    ... (stack was changing; partial)\n";
+  if (!t.native_error.empty()) out << "    (no native frames: " << t.native_error << ")\n";
 }
 
 std::string join(const std::vector<std::string>& names) {

@@ -12,11 +12,14 @@ struct FunctionKey {
   std::string name;   // co_qualname where available (3.11+), else co_name; or "<task NAME>"
   std::string file;   // co_filename; "~" for synthetic frames
   int first_line = 0; // co_firstlineno
+  // A C function (--native): name "LIBRARY!FUNCTION" (or "LIBRARY+0xOFFSET" without a
+  // symbol), file the DWARF source file or else the library's path, first_line 0.
+  bool native = false;
   bool operator<(const FunctionKey& o) const {
-    return std::tie(file, first_line, name) < std::tie(o.file, o.first_line, o.name);
+    return std::tie(file, first_line, name, native) < std::tie(o.file, o.first_line, o.name, o.native);
   }
   bool operator==(const FunctionKey& o) const {
-    return name == o.name && file == o.file && first_line == o.first_line;
+    return name == o.name && file == o.file && first_line == o.first_line && native == o.native;
   }
 };
 

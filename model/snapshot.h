@@ -11,6 +11,7 @@ namespace pyprofd {
 struct SnapshotFrame {
   std::string function, file;
   int line = 0, first_line = 0;
+  bool native = false;  // a C frame (--native): function "LIBRARY!NAME", file "" if DWARF has none
 };
 
 struct ThreadSnapshot {
@@ -21,6 +22,9 @@ struct ThreadSnapshot {
   bool active = false;               // on a CPU per the kernel ('R')
   bool torn = false;                 // the stack kept changing while read: frames are partial
   std::vector<SnapshotFrame> frames; // innermost first
+  // --native: "" when the native stack was merged, else why not (e.g. "torn", "unwound
+  // nothing"); the frames are then Python's alone.
+  std::string native_error;
 };
 
 struct TaskSnapshot {
@@ -41,6 +45,8 @@ struct ProcessSnapshot {
   std::string image_path;      // file that holds the interpreter
   std::vector<ThreadSnapshot> threads;
   bool has_tasks = false;      // tasks were asked for (the list may still be empty)
+  bool native = false;         // native frames were asked for (--native)
+  uint64_t native_pauses = 0;  // threads stopped (ptrace) to read their native stacks
   std::vector<TaskSnapshot> tasks;
 };
 

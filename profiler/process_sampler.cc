@@ -40,6 +40,8 @@ ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const Sampli
       codes_(*proc_->memory, proc_->layout, proc_->code_type),
       states_(proc_->pid) {
   labels_.pid = proc_->pid;
+  if (options_.native.enabled)
+    native_ = std::make_unique<NativeStacks>(proc_->pid, options_.native, options_.interval_ns);
 }
 
 const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
@@ -100,6 +102,46 @@ bool ProcessSampler::resolve_async(const AsyncStack& st) {
     if (code->function_id == UINT32_MAX)
       code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
     stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
+  }
+  return true;
+}
+
+uint32_t ProcessSampler::native_function(const MergedFrame& f) {
+  auto it = f.sym ? native_ids_.find(f.sym) : native_ids_.end();
+  if (it != native_ids_.end()) return it->second;
+  FunctionKey key{NativeStacks::frame_name(f), "", 0, true};
+  if (f.sym) key.file = f.sym->file.empty() ? f.sym->library : f.sym->file;
+  uint32_t id = sink_->intern(key);
+  if (f.sym) native_ids_.emplace(f.sym, id);
+  return id;
+}
+
+bool ProcessSampler::resolve_native(ThreadSample& t, SamplingStats* stats) {
+  auto rewalk = [&] { reader_.walk(&t); };
+  if (!native_->merge(static_cast<pid_t>(t.ts.native_id), t.frames, rewalk, &merged_, &native_why_, &stats->native))
+    return false;
+  // Stopped and read again (pause mode): that walk must hold too.
+  if (t.status != WalkStatus::kOk) {
+    ++stats->native.torn;
+    --stats->native.merged;
+    return false;
+  }
+  stack_.clear();
+  for (auto it = merged_.rbegin(); it != merged_.rend(); ++it) {
+    if (it->python < 0) {
+      stack_.push_back(StackFrame{native_function(*it), it->sym ? it->sym->line : 0});
+      continue;
+    }
+    const RawFrame& f = t.frames[it->python];
+    CodeInfo* code = codes_.get(f.code);
+    if (!code) {
+      ++stats->native.torn;
+      --stats->native.merged;
+      return false;
+    }
+    if (code->function_id == UINT32_MAX)
+      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+    stack_.push_back(StackFrame{code->function_id, code->line(f.byte_offset)});
   }
   return true;
 }
@@ -192,6 +234,12 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   covered_.clear();
   if (options_.async_tasks && (!cpu_mode || !cpu_of_.empty())) sample_tasks(wall_ns, cpu_of_, stats);
 
+  if (native_) {
+    native_tids_.clear();
+    for (const auto& t : threads_)
+      if (t.weight && t.ts.native_id) native_tids_.push_back(static_cast<pid_t>(t.ts.native_id));
+    native_->begin_tick(native_tids_);
+  }
   for (auto& t : threads_) {
     if (!t.weight) continue;
     if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;
@@ -209,6 +257,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
       ++stats->invalid_walks[static_cast<int>(t.status)];
       continue;
     }
+    if (native_ && (!t.ts.native_id || !resolve_native(t, stats))) continue;
     add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
   }
   if (cpu_mode && ticks_ % 256 == 0) states_.sweep();

@@ -13,6 +13,7 @@
 #include "profiler/thread_run_state.h"
 #include "profiler/thread_reader.h"
 #include "profiler/code_cache.h"
+#include "profiler/native_stacks.h"
 
 namespace pyprofd {
 
@@ -21,6 +22,8 @@ struct SamplingOptions {
   bool idle = false;  // cpu mode: keep threads that are not on a CPU too
   bool gil = false;   // keep only the GIL holder
   bool async_tasks = false;  // asyncio: one stack per task, await chains nested (--async)
+  NativeOptions native;      // --native: native frames merged into each thread's stack
+  uint64_t interval_ns = 10 * 1000 * 1000;  // the tick period (perf copies stacks at this CPU-time period)
 };
 
 struct SamplingStats {
@@ -30,6 +33,7 @@ struct SamplingStats {
   uint64_t invalid_walks[kWalkStatusCount] = {};  // by the last walk's status (kOk: its code was unreadable)
   uint64_t invalid_tasks = 0;  // asyncio tasks or task stacks that did not decode
   uint64_t unreadable_task_names = 0;  // task names not read cleanly, shown as "<task ?>" (samples kept)
+  NativeStats native;     // --native: merged, torn, unavailable (the last two dropped, not in `invalid`), pauses
 
   // "changing 12, freed frame 3": the non-zero reasons, "" if none.
   std::string invalid_reasons() const;
@@ -51,6 +55,9 @@ class ProcessSampler {
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
+  // --native: t's stack merged with its native frames into stack_; false (counted) if not.
+  bool resolve_native(ThreadSample& t, SamplingStats* stats);
+  uint32_t native_function(const MergedFrame& f);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
@@ -74,6 +81,11 @@ class ProcessSampler {
   std::unordered_map<uint64_t, uint64_t> cpu_of_;      // native thread id -> weight of a thread on a CPU this tick (cpu mode)
   std::unordered_map<uint64_t, uint64_t> thread_of_;   // native thread id -> pthread id (for names)
   std::vector<uint64_t> covered_;                       // threads sampled through their running task
+  std::unique_ptr<NativeStacks> native_;
+  std::vector<MergedFrame> merged_;
+  std::vector<pid_t> native_tids_;
+  std::unordered_map<const NativeSymbol*, uint32_t> native_ids_;  // symbols are never freed
+  std::string native_why_;
   uint64_t ticks_ = 0;
   bool ever_read_ = false;
   int64_t revalidated_at_ = 0;

@@ -7,6 +7,8 @@
 #include "profiler/thread_names.h"
 #include "profiler/thread_reader.h"
 
+#include <unistd.h>
+
 namespace pyprofd {
 
 namespace {
@@ -101,6 +103,50 @@ void add_threads(const PythonProcess& proc, const std::vector<ThreadSample>& sam
   }
 }
 
+constexpr uint64_t kNativePeriodNs = 1000 * 1000;  // dump: perf copies a running thread's stack every ms
+constexpr useconds_t kNativeWaitUs = 30 * 1000;    // ... for this long before the stacks are merged
+
+SnapshotFrame native_frame(CodeCache& codes, const std::vector<RawFrame>& py, const MergedFrame& m) {
+  if (m.python >= 0) return frame_of(codes, py[m.python].code, py[m.python].byte_offset);
+  SnapshotFrame f{NativeStacks::frame_name(m), "", 0, 0, true};
+  if (m.sym) {
+    f.file = m.sym->file;
+    f.line = m.sym->line;
+  }
+  return f;
+}
+
+// Each thread's frames replaced by its native stack merged with them; a thread whose
+// stacks do not pair keeps its Python frames and says why.
+void add_native(const PythonProcess& proc, const NativeOptions& options, ThreadReader& reader,
+                std::vector<ThreadSample>& samples, CodeCache& codes, ProcessSnapshot* out) {
+  NativeStacks native(proc.pid, options, kNativePeriodNs);
+  std::vector<pid_t> tids;
+  for (const auto& t : samples) tids.push_back(static_cast<pid_t>(t.ts.native_id));
+  native.begin_tick(tids);
+  if (!native.pausing()) {
+    usleep(kNativeWaitUs);  // running threads: a few perf samples
+    native.begin_tick(tids);
+  }
+  std::vector<MergedFrame> merged;
+  NativeStats stats;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    ThreadSample& t = samples[i];
+    ThreadSnapshot& th = out->threads[i];
+    if (!t.ts.native_id) {
+      th.native_error = "no thread id";
+      continue;
+    }
+    auto rewalk = [&] { reader.walk(&t); };
+    if (!native.pausing()) rewalk();  // the Python frames as close to the native copy as can be
+    if (!native.merge(static_cast<pid_t>(t.ts.native_id), t.frames, rewalk, &merged, &th.native_error, &stats)) continue;
+    th.torn = t.status != WalkStatus::kOk;
+    th.frames.clear();
+    for (const auto& m : merged) th.frames.push_back(native_frame(codes, t.frames, m));
+  }
+  out->native_pauses = stats.pauses;
+}
+
 }  // namespace
 
 bool take_snapshot(pid_t pid, const SnapshotOptions& options, ProcessSnapshot* out, AttachError* err) {
@@ -123,6 +169,8 @@ bool take_snapshot(pid_t pid, const SnapshotOptions& options, ProcessSnapshot* o
   out->has_tasks = options.async_tasks;
   if (options.async_tasks && reader.interpreter()) add_tasks(*proc, reader.interpreter(), samples, codes, &out->tasks);
   add_threads(*proc, samples, reader.interpreter(), codes, &out->threads);
+  out->native = options.native.enabled;
+  if (options.native.enabled) add_native(*proc, options.native, reader, samples, codes, out);
   return true;
 }
 

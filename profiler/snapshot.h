@@ -5,11 +5,13 @@
 
 #include "model/snapshot.h"
 #include "profiler/attach.h"
+#include "profiler/native_stacks.h"
 
 namespace pyprofd {
 
 struct SnapshotOptions {
   bool async_tasks = false;  // also read the asyncio tasks (--async)
+  NativeOptions native;      // --native: merge each thread's native stack
 };
 
 // False, with err (one line), when the process cannot be attached or its interpreter

@@ -218,7 +218,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
     }
     // Garbage lasti from a torn read must not overflow: no real code is 16 M units long.
     int32_t offset = lasti < 0 || lasti > (1 << 24) ? -1 : lasti * l_.lasti_unit;
-    frames->push_back(RawFrame{code, offset, addr});
+    frames->push_back(RawFrame{code, offset, addr, false, true});
     addr = back;
   }
   // A stack the guess covered keeps the guess (no work on a steady stack).
@@ -395,7 +395,11 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
       int32_t offset = -1;
       if (instr >= start && instr - start < (1u << 30)) offset = static_cast<int32_t>(instr - start);
       bool thread_owned = static_cast<int>(f[l_.fr_owner]) == l_.owned_by_thread;
-      frames->push_back(RawFrame{code, offset, addr, thread_owned});
+      bool entry = l_.fr_is_entry && !l_.has_shim_frames && f[l_.fr_is_entry] != 0;
+      frames->push_back(RawFrame{code, offset, addr, thread_owned, entry});
+    } else if (!frames->empty()) {
+      frames->back().entry = true;
+      frames->back().shim = addr;
     }
     addr = back;
   }

@@ -22,6 +22,13 @@ struct RawFrame {
   int32_t byte_offset = -1;  // instruction offset in bytes, -1 if unknown
   uint64_t frame = 0;        // the frame's own address (matches a coroutine's frame for asyncio)
   bool thread_owned = false; // 3.11+: a frame in the thread's stack chunk (not a generator's own)
+  // The first frame an evaluation loop call ran (--native pairs it with a native
+  // _PyEval_EvalFrameDefault): every frame object (<=3.10), is_entry (3.11), the frame
+  // above a C-stack/interpreter shim (3.12+).
+  bool entry = false;
+  // 3.12+: an entry frame's shim. It is a local of the evaluation loop that runs the frame,
+  // so its address lies in that loop's native stack frame: the exact pairing.
+  uint64_t shim = 0;
 };
 
 struct ThreadState {

@@ -21,6 +21,7 @@
 #include "model/profile.h"
 #include "profiler/session.h"
 #include "tools/cli.h"
+#include "tools/native_options.h"
 #include "tools/parse_options.h"
 
 namespace po = boost::program_options;
@@ -47,7 +48,8 @@ const char* kRecordHelp =
     "\n"
     "Recording stops on Ctrl-C (SIGINT), SIGTERM, --duration, or when every target has exited;\n"
     "then the profile is written (atomically) and a summary goes to stderr. The target is never\n"
-    "paused or written to.\n"
+    "paused or written to (--native-pause always, or auto where perf events are not allowed, stops\n"
+    "one thread at a time briefly; the pauses are counted).\n"
     "\n"
     "In pstats files, call counts (ncalls) are SAMPLE counts, not real calls: a function's ncalls\n"
     "is the number of samples whose stack contained it; tottime/cumtime are the times those\n"
@@ -147,6 +149,8 @@ struct RecordArgs {
   bool has_duration = false;
   int top = -1;
   bool subprocesses = false, idle = false, gil = false, async_tasks = false;
+  std::string native_pause;
+  NativeOptions native;
   ExportOptions export_options;
 };
 
@@ -180,6 +184,7 @@ po::options_description record_options(RecordArgs* a) {
       "the running task gets CPU")(
       "top,t", po::value<int>(&a->top),
       "after writing, print the N functions with the most self time (default 20 on a terminal, else 0)");
+  add_native_options(opts, &a->native_pause);
   return opts;
 }
 
@@ -216,6 +221,9 @@ int parse_record_args(const std::vector<std::string>& all_args, RecordArgs* a) {
   a->idle = vm.count("idle") > 0;
   a->gil = vm.count("gil") > 0;
   a->async_tasks = vm.count("async") > 0;
+  std::string error;
+  if (!read_native_options(vm, a->native_pause, &a->native, &error)) return fail(kExitUsage, "record: " + error);
+  if (a->native.enabled && a->async_tasks) return fail(kExitUsage, "record: --native and --async cannot be combined yet");
   return check_record_args(a);
 }
 
@@ -249,6 +257,8 @@ SessionOptions session_options(const RecordArgs& a) {
   options.sampling.idle = a.idle;
   options.sampling.gil = a.gil;
   options.sampling.async_tasks = a.async_tasks;
+  options.sampling.native = a.native;
+  options.sampling.interval_ns = static_cast<uint64_t>(1e9 / a.rate);
   return options;
 }
 
@@ -299,6 +309,16 @@ void print_invalid(const SamplingStats& st) {
                  "the profile under-represents them\n", share);
 }
 
+// --native: how many stacks merged, and why the others were dropped.
+void print_native(const SamplingStats& st) {
+  const NativeStats& n = st.native;
+  if (!n.merged && !n.torn && !n.unavailable && !n.pauses) return;
+  std::fprintf(stderr, "pyprofd: native stacks: %llu merged, %llu torn (native and Python stacks disagreed), "
+               "%llu without a native copy (all dropped); %llu thread pauses\n",
+               static_cast<unsigned long long>(n.merged), static_cast<unsigned long long>(n.torn),
+               static_cast<unsigned long long>(n.unavailable), static_cast<unsigned long long>(n.pauses));
+}
+
 void print_summary(const SessionSummary& s, double rate) {
   double secs = s.wall_ns / 1e9;
   char first_sample[64] = "no sample taken";
@@ -315,6 +335,7 @@ void print_summary(const SessionSummary& s, double rate) {
                s.stats.samples ? s.own_cpu_ns / 1e3 / s.stats.samples : 0.0,
                first_sample);
   print_invalid(s.stats);
+  print_native(s.stats);
 }
 
 // Writes one output (one file per process with '{pid}'). False if any file failed.

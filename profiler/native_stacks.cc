@@ -1,0 +1,160 @@
+#include "profiler/native_stacks.h"
+
+#include <errno.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "profiler/clock.h"
+#include "profiler/proc_maps.h"
+
+namespace pyprofd {
+
+namespace {
+constexpr int64_t kMapsRefreshNs = 1000 * 1000 * 1000;  // new libraries (dlopen) show within a second
+}  // namespace
+
+NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t period_ns)
+    : pid_(pid),
+      options_(options),
+      period_ns_(period_ns),
+      unwinder_(pid, "/proc/" + std::to_string(pid) + "/root"),
+      // A thread's CPU time runs slower than the clock when it shares a core: copies every
+      // quarter tick of CPU time keep one within two ticks of wall time at a 25 % share.
+      perf_(std::max<uint64_t>(period_ns / 4, 100 * 1000)),
+      pausing_(options.pause == NativePause::kAlways) {
+  refresh_maps();
+}
+
+NativeStacks::~NativeStacks() {
+  for (auto& [tid, fd] : syscall_fds_)
+    if (fd >= 0) close(fd);
+}
+
+void NativeStacks::refresh_maps() {
+  maps_read_at_ = monotonic_ns();
+  std::vector<MapEntry> maps;
+  if (!read_maps(pid_, &maps, nullptr)) return;
+  std::vector<NativeMapping> exec;
+  for (const auto& m : maps)
+    if (m.executable() && !m.deleted && !m.path.empty() && m.path[0] == '/')
+      exec.push_back(NativeMapping{m.start, m.end, m.offset, m.path});
+  unwinder_.set_mappings(exec);
+}
+
+void NativeStacks::begin_tick(const std::vector<pid_t>& tids) {
+  if (monotonic_ns() - maps_read_at_ >= kMapsRefreshNs) refresh_maps();
+  for (auto it = syscall_fds_.begin(); it != syscall_fds_.end();) {
+    if (std::find(tids.begin(), tids.end(), it->first) != tids.end()) {
+      ++it;
+      continue;
+    }
+    if (it->second >= 0) close(it->second);
+    it = syscall_fds_.erase(it);
+  }
+  if (pausing_) return;
+  if (!perf_failed_) {
+    for (pid_t tid : tids) {
+      if (!tid || perf_.is_open(tid)) continue;
+      int err = perf_.open(tid);
+      if (err == 0 || err == ESRCH) continue;
+      perf_failed_ = true;
+      if (options_.pause == NativePause::kAuto) {
+        pausing_ = true;
+        spdlog::warn("pid {}: perf events are not allowed ({}): native stacks are read by stopping one thread "
+                     "at a time (ptrace), for the shortest time; pauses are counted",
+                     pid_, std::strerror(err));
+        return;
+      }
+      spdlog::warn("pid {}: perf events are not allowed ({}) and --native-pause never: native stacks only of "
+                   "threads blocked in the kernel",
+                   pid_, std::strerror(err));
+      break;
+    }
+  }
+  perf_.retain_only(tids);
+  perf_.drain();
+}
+
+// The freshest copy of tid: a thread blocked in the kernel is read through /proc (it
+// cannot move until it wakes); a running one through its newest perf sample.
+bool NativeStacks::capture(pid_t tid, const std::function<void()>& rewalk, NativeCapture** cap, std::string* why,
+                           NativeStats* stats) {
+  if (pausing_) {
+    int err = 0;
+    if (!pause_capture(pid_, tid, &scratch_, rewalk, &err)) {
+      *why = std::string("could not stop the thread: ") + std::strerror(err);
+      return false;
+    }
+    ++stats->pauses;
+    *cap = &scratch_;
+    return true;
+  }
+  // A sample within the last tick: the thread is running (it costs no /proc read).
+  const int64_t now = monotonic_ns();
+  const NativeCapture* c = perf_.latest(tid, now - static_cast<int64_t>(period_ns_));
+  if (c) {
+    *cap = const_cast<NativeCapture*>(c);
+    return true;
+  }
+  auto fd = syscall_fds_.find(tid);
+  if (fd == syscall_fds_.end()) fd = syscall_fds_.emplace(tid, open_syscall_file(pid_, tid)).first;
+  if (capture_blocked(pid_, fd->second, &scratch_)) {
+    *cap = &scratch_;
+    return true;
+  }
+  // Else a sample within two ticks; older it shows another moment.
+  c = perf_.latest(tid, now - 2 * static_cast<int64_t>(period_ns_));
+  if (!c) {
+    *why = "no native sample";
+    return false;
+  }
+  *cap = const_cast<NativeCapture*>(c);
+  return true;
+}
+
+bool NativeStacks::merge(pid_t tid, const std::vector<RawFrame>& python, const std::function<void()>& rewalk,
+                         std::vector<MergedFrame>* out, std::string* why, NativeStats* stats) {
+  NativeCapture* cap = nullptr;
+  if (!capture(tid, rewalk, &cap, why, stats)) {
+    ++stats->unavailable;
+    return false;
+  }
+  NativeUnwind w = unwinder_.unwind(cap->regs, cap->stack);
+  frames_.clear();
+  for (size_t i = 0; i < w.pcs.size(); ++i)
+    frames_.push_back(NativeFrameRef{w.pcs[i], &unwinder_.symbolize(w.pcs[i], i == 0), w.sps[i]});
+  if (frames_.empty()) {
+    *why = "unwound nothing";
+    ++stats->unavailable;
+    return false;
+  }
+  if (!merge_native(python, frames_, w.complete, options_.all, out)) {
+    *why = "torn (native and Python stacks disagree)";
+    SPDLOG_DEBUG("pid {} thread {}: {} native frames, {} Python frames did not pair", pid_, tid, frames_.size(),
+                 python.size());
+    ++stats->torn;
+    return false;
+  }
+  ++stats->merged;
+  return true;
+}
+
+std::string NativeStacks::frame_name(const MergedFrame& f) {
+  static const char kHex[] = "0123456789abcdef";
+  auto hex = [](uint64_t v) {
+    std::string s;
+    do {
+      s.insert(s.begin(), kHex[v & 15]);
+      v >>= 4;
+    } while (v);
+    return "0x" + s;
+  };
+  if (!f.sym || f.sym->library.empty()) return "[unknown]!" + hex(f.pc);
+  if (f.sym->function.empty()) return f.sym->library + "+" + hex(f.sym->offset);
+  return f.sym->library + "!" + f.sym->function;
+}
+
+}  // namespace pyprofd

@@ -1,0 +1,50 @@
+// perf_event_open per target thread: the kernel copies the user registers and the top of the
+// user stack (PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER) every period of the thread's
+// CPU time, into a ring buffer we read. The target is never stopped.
+#pragma once
+#include <sys/types.h>
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "profiler/native_capture.h"
+
+namespace pyprofd {
+
+class PerfStacks {
+ public:
+  explicit PerfStacks(uint64_t period_ns) : period_ns_(period_ns) {}
+  ~PerfStacks();
+  PerfStacks(const PerfStacks&) = delete;
+  PerfStacks& operator=(const PerfStacks&) = delete;
+
+  // Starts sampling thread tid: 0, or the errno of perf_event_open/mmap (EACCES and
+  // EPERM: perf events are not allowed here).
+  int open(pid_t tid);
+  bool is_open(pid_t tid) const { return rings_.count(tid) != 0; }
+  // Stops sampling threads not in live.
+  void retain_only(const std::vector<pid_t>& live);
+  // Reads every ring; keeps each thread's newest sample.
+  void drain();
+  // tid's newest sample taken at or after since_ns (CLOCK_MONOTONIC), or nullptr.
+  const NativeCapture* latest(pid_t tid, int64_t since_ns) const;
+
+ private:
+  struct Ring {
+    int fd = -1;
+    uint8_t* base = nullptr;  // perf_event_mmap_page, then the data pages
+    size_t size = 0;
+    NativeCapture last;
+    bool has_last = false;
+  };
+  void drain(Ring& r);
+  bool parse_sample(const uint8_t* rec, size_t len, Ring& r);
+  static void close_ring(Ring& r);
+
+  uint64_t period_ns_;
+  std::unordered_map<pid_t, Ring> rings_;
+  std::vector<uint8_t> scratch_;  // a record that wraps around the ring's end
+};
+
+}  // namespace pyprofd

@@ -1,0 +1,55 @@
+# Targets for test_native. Usage: python native_target.py READY_FD WAIT_FD MODE [EXT_DIR]
+#   zlib:  compress_loop() calls zlib.compress on a large buffer, forever
+#   sleep: sleeper() sits in time.sleep
+#   ext:   outer() -> pyprofd_callback.call_back (C) -> inner() -> time.sleep (EXT_DIR holds the module)
+#   spin:  outer() -> call_back (C) -> spin(), a busy Python loop
+import os
+import sys
+import time
+import zlib
+
+
+def compress_loop(ready_fd):
+    data = os.urandom(1 << 16) * 64  # 4 MiB, half of it compressible
+    os.write(ready_fd, b"ready\n")
+    while True:
+        zlib.compress(data, 6)
+
+
+def sleeper(ready_fd):
+    os.write(ready_fd, b"ready\n")
+    while True:
+        time.sleep(100)
+
+
+def inner(ready_fd):
+    os.write(ready_fd, b"ready\n")
+    while True:
+        time.sleep(100)
+
+
+def spin(ready_fd):
+    os.write(ready_fd, b"ready\n")
+    n = 0
+    while True:
+        n += 1
+
+
+def outer(ext, leaf, ready_fd):
+    ext.call_back(lambda: leaf(ready_fd))
+
+
+def main():
+    ready_fd, mode = int(sys.argv[1]), sys.argv[3]
+    if mode == "zlib":
+        compress_loop(ready_fd)
+    elif mode == "sleep":
+        sleeper(ready_fd)
+    else:
+        sys.path.insert(0, sys.argv[4])
+        import pyprofd_callback
+        outer(pyprofd_callback, inner if mode == "ext" else spin, ready_fd)
+
+
+if __name__ == "__main__":
+    main()

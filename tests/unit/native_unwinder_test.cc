@@ -1,0 +1,118 @@
+// NativeUnwinder on this test's own thread: registers from getcontext() and a copy of the
+// stack, unwound and symbolized as a perf sample of another process would be.
+#include "symbolizer/native_unwinder.h"
+
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "profiler/proc_maps.h"
+
+namespace pyprofd {
+namespace {
+
+struct Captured {
+  NativeRegs regs;
+  StackCopy stack;
+};
+
+std::vector<NativeMapping> own_mappings() {
+  std::vector<MapEntry> maps;
+  EXPECT_TRUE(read_maps(getpid(), &maps, nullptr));
+  std::vector<NativeMapping> out;
+  for (const auto& m : maps)
+    if (m.executable() && !m.path.empty() && m.path[0] == '/') out.push_back({m.start, m.end, m.offset, m.path});
+  return out;
+}
+
+// The registers at the getcontext() call, and the stack from there to the stack's end.
+__attribute__((noinline)) void capture_here(Captured* c) {
+  ucontext_t uc;
+  getcontext(&uc);
+  const greg_t* g = uc.uc_mcontext.gregs;
+  const int map[kDwarfRegs] = {REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI, REG_RDI, REG_RBP, REG_RSP,
+                               REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15, REG_RIP};
+  for (int i = 0; i < kDwarfRegs; ++i) c->regs.r[i] = static_cast<uint64_t>(g[map[i]]);
+  c->regs.known = (1u << kDwarfRegs) - 1;
+  pthread_attr_t attr;
+  void* base = nullptr;
+  size_t size = 0;
+  pthread_getattr_np(pthread_self(), &attr);
+  pthread_attr_getstack(&attr, &base, &size);
+  pthread_attr_destroy(&attr);
+  uint64_t sp = c->regs.r[kDwarfSp];
+  uint64_t end = reinterpret_cast<uint64_t>(base) + size;
+  size_t len = std::min<uint64_t>(end - sp, 64 * 1024);
+  c->stack.addr = sp;
+  c->stack.bytes.assign(reinterpret_cast<const uint8_t*>(sp), reinterpret_cast<const uint8_t*>(sp) + len);
+}
+
+__attribute__((noinline)) void middle_frame(Captured* c) {
+  capture_here(c);
+  asm volatile("" ::: "memory");  // not a tail call
+}
+
+__attribute__((noinline)) void outer_frame(Captured* c) {
+  middle_frame(c);
+  asm volatile("" ::: "memory");
+}
+
+std::vector<std::string> names_of(NativeUnwinder& u, const NativeUnwind& w) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < w.pcs.size(); ++i) out.push_back(u.symbolize(w.pcs[i], i == 0).function);
+  return out;
+}
+
+size_t index_of(const std::vector<std::string>& v, const std::string& s) {
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i].find(s) != std::string::npos) return i;
+  return v.size();
+}
+
+TEST(NativeUnwinder, UnwindsAndNamesItsOwnStackInOrder) {
+  Captured c;
+  outer_frame(&c);
+  NativeUnwinder u(getpid(), "");
+  u.set_mappings(own_mappings());
+  NativeUnwind w = u.unwind(c.regs, c.stack);
+  auto names = names_of(u, w);
+  std::string all;
+  for (auto& n : names) all += n + " <- ";
+  size_t a = index_of(names, "capture_here"), b = index_of(names, "middle_frame"), o = index_of(names, "outer_frame");
+  ASSERT_LT(o, names.size()) << all;
+  EXPECT_LT(a, b) << all;
+  EXPECT_LT(b, o) << all;
+  // C++ names come demangled, with DWARF's file and line.
+  EXPECT_NE(names[a].find("pyprofd::"), std::string::npos) << names[a];
+  const NativeSymbol& s = u.symbolize(w.pcs[b], false);
+  EXPECT_NE(s.file.find("native_unwinder_test.cc"), std::string::npos) << s.file;
+  EXPECT_GT(s.line, 0);
+  EXPECT_EQ(s.library, "unit_tests");
+  // Down to the test runner's main and libc's start.
+  EXPECT_LT(index_of(names, "main"), names.size()) << all;
+}
+
+TEST(NativeUnwinder, AShortCopyStopsTheUnwindWithoutFailing) {
+  Captured c;
+  outer_frame(&c);
+  c.stack.bytes.resize(64);  // too short to reach the callers' return addresses
+  NativeUnwinder u(getpid(), "");
+  u.set_mappings(own_mappings());
+  NativeUnwind w = u.unwind(c.regs, c.stack);
+  EXPECT_FALSE(w.complete);
+  EXPECT_LE(w.pcs.size(), 3u);
+}
+
+TEST(NativeUnwinder, WithoutRegistersNothingIsUnwound) {
+  NativeUnwinder u(getpid(), "");
+  u.set_mappings(own_mappings());
+  NativeUnwind w = u.unwind(NativeRegs{}, StackCopy{});
+  EXPECT_TRUE(w.pcs.empty());
+  EXPECT_FALSE(w.complete);
+}
+
+}  // namespace
+}  // namespace pyprofd
