@@ -16,7 +16,11 @@ constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 // Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
 // (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
 constexpr size_t kRevalidateBatch = 64;
-constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
+constexpr int kWalkRetries = 5;
+// cpu mode: a process none of whose threads is on a CPU is not read; its thread list is
+// still re-read at least every this many ticks (a thread state made for an OS thread
+// that already existed changes no thread count).
+constexpr uint64_t kFullReadEvery = 10;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
 std::string SamplingStats::invalid_reasons() const {
@@ -156,8 +160,35 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   }
 }
 
+RunState ProcessSampler::run_state(uint64_t native_id) {
+  for (const auto& [tid, st] : tick_states_)
+    if (tid == native_id) return st;
+  RunState st = states_.state(native_id);
+  tick_states_.emplace_back(native_id, st);
+  return st;
+}
+
+// cpu mode: true when no thread of the last read is on a CPU and no thread started or
+// ended since (the count in /proc/PID/stat): this tick has no sample to take, and the
+// stack read (the readv, ~10x a stat read) is skipped. A thread that ended reads kGone.
+bool ProcessSampler::nothing_on_cpu() {
+  int64_t n = states_.process_threads();
+  bool same = n >= 0 && n == os_threads_ && ticks_ - full_read_tick_ < kFullReadEvery && !threads_.empty();
+  os_threads_ = n;  // for the full read that follows when not skipping
+  for (size_t i = 0; same && i < threads_.size(); ++i)
+    same = threads_[i].ts.native_id && run_state(threads_[i].ts.native_id) == RunState::kIdle;
+  return same;
+}
+
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
+  bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  tick_states_.clear();
+  if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
+  if (cpu_mode && !options_.idle && ever_read_) {
+    if (nothing_on_cpu()) return true;
+    full_read_tick_ = ticks_;
+  }
   if (!reader_.sample(&threads_, options_.gil)) {
     // Attached before the interpreter finished starting: keep trying while it lives.
     // An unreadable _PyRuntime instead means the image is gone: a vfork child that has
@@ -167,8 +198,8 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     if (alive) ++stats->errors;  // an exit is not an error
     return false;
   }
+  if (!ever_read_) full_read_tick_ = ticks_;
   ever_read_ = true;
-  bool cpu_mode = options_.mode == ProfileMode::kCpu;
   // Which threads count this tick, and with what weight.
   cpu_of_.clear();
   thread_of_.clear();
@@ -179,7 +210,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     uint64_t weight = wall_ns;
     if (cpu_mode) {
       // On a CPU now: charged the whole interval, like any sampling profiler.
-      if (t.ts.native_id && states_.state(t.ts.native_id) == RunState::kRunning) {
+      if (t.ts.native_id && run_state(t.ts.native_id) == RunState::kRunning) {
         cpu_of_[t.ts.native_id] = weight;
       } else if (!options_.idle) {
         continue;
@@ -211,7 +242,6 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     }
     add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
   }
-  if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
   // Code objects can be freed and their addresses reused: re-check a slice of the
   // cache about ten times a second.
   int64_t now = monotonic_ns();
