@@ -90,6 +90,37 @@ bool ProcessSampler::resolve(ThreadSample& t) {
   return true;
 }
 
+// The stack last resolved for this thread, if its walk was unchanged and gave the same
+// frames (both: the walk's bytes and the frames it resolved must be the same).
+const std::vector<StackFrame>* ProcessSampler::resolve_cached(ThreadSample& t) {
+  if (!t.unchanged || t.status != WalkStatus::kOk) return nullptr;
+  auto it = resolved_.find(t.ts.addr);
+  if (it == resolved_.end() || it->second.frames.size() != t.frames.size()) return nullptr;
+  for (size_t i = 0; i < t.frames.size(); ++i) {
+    const RawFrame &a = t.frames[i], &b = it->second.frames[i];
+    if (a.code != b.code || a.byte_offset != b.byte_offset || a.thread_owned != b.thread_owned) return nullptr;
+  }
+  return &it->second.stack;
+}
+
+// The target runs while we read: a stack that cannot be shown consistent is read
+// again, a few times, before it is dropped (dropping at once would favour code whose
+// stack changes slowly). A good stack is kept for resolve_cached.
+bool ProcessSampler::walk_and_resolve(ThreadSample& t) {
+  bool good = t.status == WalkStatus::kOk && resolve(t);
+  for (int retry = 0; !good && retry < kWalkRetries; ++retry) {
+    SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
+    reader_.walk(&t);
+    good = t.status == WalkStatus::kOk && resolve(t);
+  }
+  if (good) {
+    Resolved& r = resolved_[t.ts.addr];
+    r.frames.assign(t.frames.begin(), t.frames.end());
+    r.stack.assign(stack_.begin(), stack_.end());
+  }
+  return good;
+}
+
 bool ProcessSampler::resolve_async(const AsyncStack& st) {
   stack_.clear();
   for (auto it = st.frames.rbegin(); it != st.frames.rend(); ++it) {
@@ -109,13 +140,13 @@ bool ProcessSampler::resolve_async(const AsyncStack& st) {
 }
 
 void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
-                                SamplingStats* stats) {
-  if (stack_.empty()) return;  // a thread between Python calls (e.g. starting up)
+                                SamplingStats* stats, const std::vector<StackFrame>& stack) {
+  if (stack.empty()) return;  // a thread between Python calls (e.g. starting up)
   threads_seen_[native_id ? native_id : thread_id] = true;
   labels_.thread_id = native_id;
   labels_.thread_name = thread_name(thread_id);
   labels_.task_name = task;
-  sink_->add(labels_, stack_, weight);
+  sink_->add(labels_, stack, weight);
   ++stats->samples;
 }
 
@@ -156,7 +187,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     }
     auto t = thread_of_.find(st.native_thread);
     add_sample(st.native_thread, t == thread_of_.end() ? 0 : t->second,
-               st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats);
+               st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats, stack_);
   }
 }
 
@@ -226,21 +257,22 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   for (auto& t : threads_) {
     if (!t.weight) continue;
     if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;
-    // The target runs while we read: a stack that cannot be shown consistent is read
-    // again, a few times, before it is dropped (dropping at once would favour code whose
-    // stack changes slowly).
-    bool good = t.status == WalkStatus::kOk && resolve(t);
-    for (int retry = 0; !good && retry < kWalkRetries; ++retry) {
-      SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
-      reader_.walk(&t);
-      good = t.status == WalkStatus::kOk && resolve(t);
+    if (const std::vector<StackFrame>* same = resolve_cached(t)) {
+      add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats, *same);
+      continue;
     }
-    if (!good) {
+    if (!walk_and_resolve(t)) {
       ++stats->invalid;
       ++stats->invalid_walks[static_cast<int>(t.status)];
       continue;
     }
-    add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
+    add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats, stack_);
+  }
+  if (ticks_ % 256 == 0) {  // forget threads that are gone
+    for (auto it = resolved_.begin(); it != resolved_.end();) {
+      bool live = std::any_of(threads_.begin(), threads_.end(), [&](const ThreadSample& t) { return t.ts.addr == it->first; });
+      it = live ? std::next(it) : resolved_.erase(it);
+    }
   }
   // Code objects can be freed and their addresses reused: re-check a slice of the
   // cache about ten times a second.

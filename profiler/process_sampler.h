@@ -50,13 +50,15 @@ class ProcessSampler {
  private:
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(ThreadSample& t);
+  const std::vector<StackFrame>* resolve_cached(ThreadSample& t);
+  bool walk_and_resolve(ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
   RunState run_state(uint64_t native_id);
   bool nothing_on_cpu();
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
-                  SamplingStats* stats);
+                  SamplingStats* stats, const std::vector<StackFrame>& stack);
 
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
@@ -66,6 +68,13 @@ class ProcessSampler {
   ThreadRunState states_;
   std::vector<ThreadSample> threads_;
   std::vector<StackFrame> stack_;
+  // Per thread state: the raw frames last resolved and their stack. An unchanged walk
+  // (an idle thread) of the same frames takes the stack as it is: no lookups, no line tables.
+  struct Resolved {
+    std::vector<RawFrame> frames;
+    std::vector<StackFrame> stack;
+  };
+  std::unordered_map<uint64_t, Resolved> resolved_;
   SampleLabels labels_;
   std::unordered_map<uint64_t, std::string> names_;
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
