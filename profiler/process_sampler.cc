@@ -158,7 +158,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     if (!reader_.interpreter()) return;
     asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter());
   }
-  if (!asyncio_->read_tasks(&tasks_)) {
+  if (!asyncio_->read_tasks(&tasks_, &threads_)) {
     ++stats->invalid;
     ++stats->invalid_tasks;
     return;
