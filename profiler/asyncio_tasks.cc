@@ -595,7 +595,8 @@ void AsyncioReader::callback_holdings(const std::vector<Held>& cbs, std::vector<
   }
 }
 
-bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
+bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads) {
+  threads_ = threads;
   tasks->clear();
   invalid_ = 0;
   int r = resolve();
@@ -620,6 +621,10 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks) {
 // 3.14+: the thread states of the interpreter, newest first (bounded, cycles cut).
 void AsyncioReader::thread_states(std::vector<uint64_t>* out) {
   out->clear();
+  if (threads_) {  // the sampler's list of this tick, in the same order
+    for (const ThreadSample& t : *threads_) out->push_back(t.ts.addr);
+    return;
+  }
   uint64_t ts = 0;
   if (!mem_.read_value(interp_ + l_.is_threads_head, &ts)) return;
   while (plausible(ts) && out->size() < ThreadReader::kMaxThreads &&
@@ -818,10 +823,16 @@ void AsyncioReader::link_waiters(std::vector<TaskInfo>* tasks, const std::vector
 
 void AsyncioReader::mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index) {
   // 3.14+: a C task's loop records it in its thread's state, not in _current_tasks.
-  for (uint64_t ts : al_->tstate_running_task ? tstates_ : std::vector<uint64_t>{}) {
-    uint64_t task = 0;
-    auto it = mem_.read_value(ts + al_->tstate_running_task, &task) ? index.find(task) : index.end();
-    if (it != index.end()) (*tasks)[it->second].running = true;
+  if (al_->tstate_running_task) {  // one readv for all threads
+    std::vector<uint64_t> running(tstates_.size(), 0);
+    std::vector<ReadOp> ops;
+    for (size_t i = 0; i < tstates_.size(); ++i)
+      ops.push_back(ReadOp{tstates_[i] + al_->tstate_running_task, &running[i], 8});
+    readv_merged(&ops);
+    for (size_t i = 0; i < tstates_.size(); ++i) {
+      auto it = ops[i].ok ? index.find(running[i]) : index.end();
+      if (it != index.end()) (*tasks)[it->second].running = true;
+    }
   }
   std::vector<std::pair<uint64_t, uint64_t>> current;
   if (!plausible(reg_.current_tasks) || !objs_.dict_items(reg_.current_tasks, &current, 1024)) return;

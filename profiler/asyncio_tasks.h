@@ -88,7 +88,9 @@ class AsyncioReader {
   const std::string& offsets_source() const { return offsets_source_; }
 
   // Every live task of the interpreter. False only if the registries exist but cannot be read.
-  bool read_tasks(std::vector<TaskInfo>* tasks);
+  // threads: this tick's thread list if the caller has one (3.14+ reads the per-thread
+  // task lists of those thread states instead of walking the thread list again).
+  bool read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads = nullptr);
 
   // One stack per leaf task and chain of awaiters (a task awaited by two tasks is under
   // each, at half weight), innermost first:
@@ -263,6 +265,7 @@ class AsyncioReader {
   std::vector<size_t> missed_;  // read_objects: which were not prefetched
   size_t hits_ = 0, misses_ = 0;  // chain objects from the prefetch / read level by level
   std::vector<uint64_t> tstates_;  // 3.14+: thread states of the last listed_tasks
+  const std::vector<ThreadSample>* threads_ = nullptr;  // during read_tasks: the caller's thread list
   std::vector<uint64_t> nodes_;    // 3.14+: task list nodes the last walk saw (read in one batch next time)
   std::unordered_map<uint64_t, uint64_t> next_of_;  // 3.14+: node -> next, from this tick's batch
 };

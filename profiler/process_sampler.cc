@@ -16,7 +16,11 @@ constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 // Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
 // (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
 constexpr size_t kRevalidateBatch = 64;
-constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
+constexpr int kWalkRetries = 5;
+// cpu mode: a process none of whose threads is on a CPU is not read; its thread list is
+// still re-read at least every this many ticks (a thread state made for an OS thread
+// that already existed changes no thread count).
+constexpr uint64_t kFullReadEvery = 10;  // re-walks of a stack that changed under the read, before it counts as invalid
 }  // namespace
 
 std::string SamplingStats::invalid_reasons() const {
@@ -88,6 +92,37 @@ bool ProcessSampler::resolve(ThreadSample& t) {
   return true;
 }
 
+// The stack last resolved for this thread, if its walk was unchanged and gave the same
+// frames (both: the walk's bytes and the frames it resolved must be the same).
+const std::vector<StackFrame>* ProcessSampler::resolve_cached(ThreadSample& t) {
+  if (!t.unchanged || t.status != WalkStatus::kOk) return nullptr;
+  auto it = resolved_.find(t.ts.addr);
+  if (it == resolved_.end() || it->second.frames.size() != t.frames.size()) return nullptr;
+  for (size_t i = 0; i < t.frames.size(); ++i) {
+    const RawFrame &a = t.frames[i], &b = it->second.frames[i];
+    if (a.code != b.code || a.byte_offset != b.byte_offset || a.thread_owned != b.thread_owned) return nullptr;
+  }
+  return &it->second.stack;
+}
+
+// The target runs while we read: a stack that cannot be shown consistent is read
+// again, a few times, before it is dropped (dropping at once would favour code whose
+// stack changes slowly). A good stack is kept for resolve_cached.
+bool ProcessSampler::walk_and_resolve(ThreadSample& t) {
+  bool good = t.status == WalkStatus::kOk && resolve(t);
+  for (int retry = 0; !good && retry < kWalkRetries; ++retry) {
+    SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
+    reader_.walk(&t);
+    good = t.status == WalkStatus::kOk && resolve(t);
+  }
+  if (good) {
+    Resolved& r = resolved_[t.ts.addr];
+    r.frames.assign(t.frames.begin(), t.frames.end());
+    r.stack.assign(stack_.begin(), stack_.end());
+  }
+  return good;
+}
+
 bool ProcessSampler::resolve_async(const AsyncStack& st) {
   stack_.clear();
   for (auto it = st.frames.rbegin(); it != st.frames.rend(); ++it) {
@@ -147,13 +182,13 @@ bool ProcessSampler::resolve_native(ThreadSample& t, SamplingStats* stats) {
 }
 
 void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
-                                SamplingStats* stats) {
-  if (stack_.empty()) return;  // a thread between Python calls (e.g. starting up)
+                                SamplingStats* stats, const std::vector<StackFrame>& stack) {
+  if (stack.empty()) return;  // a thread between Python calls (e.g. starting up)
   threads_seen_[native_id ? native_id : thread_id] = true;
   labels_.thread_id = native_id;
   labels_.thread_name = thread_name(thread_id);
   labels_.task_name = task;
-  sink_->add(labels_, stack_, weight);
+  sink_->add(labels_, stack, weight);
   ++stats->samples;
 }
 
@@ -165,7 +200,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     if (!reader_.interpreter()) return;
     asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter(), proc_->pid);
   }
-  if (!asyncio_->read_tasks(&tasks_)) {
+  if (!asyncio_->read_tasks(&tasks_, &threads_)) {
     ++stats->invalid;
     ++stats->invalid_tasks;
     return;
@@ -194,12 +229,39 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     }
     auto t = thread_of_.find(st.native_thread);
     add_sample(st.native_thread, t == thread_of_.end() ? 0 : t->second,
-               st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats);
+               st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats, stack_);
   }
+}
+
+RunState ProcessSampler::run_state(uint64_t native_id) {
+  for (const auto& [tid, st] : tick_states_)
+    if (tid == native_id) return st;
+  RunState st = states_.state(native_id);
+  tick_states_.emplace_back(native_id, st);
+  return st;
+}
+
+// cpu mode: true when no thread of the last read is on a CPU and no thread started or
+// ended since (the count in /proc/PID/stat): this tick has no sample to take, and the
+// stack read (the readv, ~10x a stat read) is skipped. A thread that ended reads kGone.
+bool ProcessSampler::nothing_on_cpu() {
+  int64_t n = states_.process_threads();
+  bool same = n >= 0 && n == os_threads_ && ticks_ - full_read_tick_ < kFullReadEvery && !threads_.empty();
+  os_threads_ = n;  // for the full read that follows when not skipping
+  for (size_t i = 0; same && i < threads_.size(); ++i)
+    same = threads_[i].ts.native_id && run_state(threads_[i].ts.native_id) == RunState::kIdle;
+  return same;
 }
 
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ++ticks_;
+  bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  tick_states_.clear();
+  if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
+  if (cpu_mode && !options_.idle && ever_read_) {
+    if (nothing_on_cpu()) return true;
+    full_read_tick_ = ticks_;
+  }
   if (!reader_.sample(&threads_, options_.gil)) {
     // Attached before the interpreter finished starting: keep trying while it lives.
     // An unreadable _PyRuntime instead means the image is gone: a vfork child that has
@@ -209,8 +271,8 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     if (alive) ++stats->errors;  // an exit is not an error
     return false;
   }
+  if (!ever_read_) full_read_tick_ = ticks_;
   ever_read_ = true;
-  bool cpu_mode = options_.mode == ProfileMode::kCpu;
   // Which threads count this tick, and with what weight.
   cpu_of_.clear();
   thread_of_.clear();
@@ -221,7 +283,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     uint64_t weight = wall_ns;
     if (cpu_mode) {
       // On a CPU now: charged the whole interval, like any sampling profiler.
-      if (t.ts.native_id && states_.state(t.ts.native_id) == RunState::kRunning) {
+      if (t.ts.native_id && run_state(t.ts.native_id) == RunState::kRunning) {
         cpu_of_[t.ts.native_id] = weight;
       } else if (!options_.idle) {
         continue;
@@ -243,24 +305,25 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   for (auto& t : threads_) {
     if (!t.weight) continue;
     if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;
-    // The target runs while we read: a stack that cannot be shown consistent is read
-    // again, a few times, before it is dropped (dropping at once would favour code whose
-    // stack changes slowly).
-    bool good = t.status == WalkStatus::kOk && resolve(t);
-    for (int retry = 0; !good && retry < kWalkRetries; ++retry) {
-      SPDLOG_DEBUG("pid {}: torn stack (walk status {}), reading again", proc_->pid, static_cast<int>(t.status));
-      reader_.walk(&t);
-      good = t.status == WalkStatus::kOk && resolve(t);
+    // An unchanged Python stack says nothing of the native one below it.
+    if (const std::vector<StackFrame>* same = native_ ? nullptr : resolve_cached(t)) {
+      add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats, *same);
+      continue;
     }
-    if (!good) {
+    if (!walk_and_resolve(t)) {
       ++stats->invalid;
       ++stats->invalid_walks[static_cast<int>(t.status)];
       continue;
     }
     if (native_ && (!t.ts.native_id || !resolve_native(t, stats))) continue;
-    add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats);
+    add_sample(t.ts.native_id, t.ts.thread_id, std::string(), t.weight, stats, stack_);
   }
-  if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
+  if (ticks_ % 256 == 0) {  // forget threads that are gone
+    for (auto it = resolved_.begin(); it != resolved_.end();) {
+      bool live = std::any_of(threads_.begin(), threads_.end(), [&](const ThreadSample& t) { return t.ts.addr == it->first; });
+      it = live ? std::next(it) : resolved_.erase(it);
+    }
+  }
   // Code objects can be freed and their addresses reused: re-check a slice of the
   // cache about ten times a second.
   int64_t now = monotonic_ns();

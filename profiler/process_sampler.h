@@ -54,14 +54,18 @@ class ProcessSampler {
  private:
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(ThreadSample& t);
+  const std::vector<StackFrame>* resolve_cached(ThreadSample& t);
+  bool walk_and_resolve(ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
   // --native: t's stack merged with its native frames into stack_; false (counted) if not.
   bool resolve_native(ThreadSample& t, SamplingStats* stats);
   uint32_t native_function(const MergedFrame& f);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
+  RunState run_state(uint64_t native_id);
+  bool nothing_on_cpu();
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
-                  SamplingStats* stats);
+                  SamplingStats* stats, const std::vector<StackFrame>& stack);
 
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
@@ -71,6 +75,13 @@ class ProcessSampler {
   ThreadRunState states_;
   std::vector<ThreadSample> threads_;
   std::vector<StackFrame> stack_;
+  // Per thread state: the raw frames last resolved and their stack. An unchanged walk
+  // (an idle thread) of the same frames takes the stack as it is: no lookups, no line tables.
+  struct Resolved {
+    std::vector<RawFrame> frames;
+    std::vector<StackFrame> stack;
+  };
+  std::unordered_map<uint64_t, Resolved> resolved_;
   SampleLabels labels_;
   std::unordered_map<uint64_t, std::string> names_;
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
@@ -87,6 +98,10 @@ class ProcessSampler {
   std::unordered_map<const NativeSymbol*, uint32_t> native_ids_;  // symbols are never freed
   std::string native_why_;
   uint64_t ticks_ = 0;
+  // cpu mode: run states read this tick (native id, state), and what the last full read saw.
+  std::vector<std::pair<uint64_t, RunState>> tick_states_;
+  uint64_t full_read_tick_ = 0;
+  int64_t os_threads_ = -1;  // the process's thread count before the last full read
   bool ever_read_ = false;
   int64_t revalidated_at_ = 0;
 };

@@ -45,6 +45,12 @@ const uint8_t* SpanBatch::get(size_t i, const std::vector<ReadOp>& ops) const {
   return buf_.data() + s.buf_offset + (items_[i].addr - s.start);
 }
 
+bool SpanBatch::all_read(const std::vector<ReadOp>& ops) const {
+  for (const Span& s : spans_)
+    if (s.op >= ops.size() || !ops[s.op].ok) return false;
+  return true;
+}
+
 void MergedReads::read(RemoteMemory& mem, std::vector<ReadOp>* ops) {
   if (ops->empty()) return;
   batch_.clear();

@@ -25,6 +25,9 @@ class SpanBatch {
   void plan(std::vector<ReadOp>* ops);
   // Item i's bytes after the caller's readv, or nullptr if its span was not read.
   const uint8_t* get(size_t i, const std::vector<ReadOp>& ops) const;
+  // True if every span was read; the bytes of all spans (in plan order) after the readv.
+  bool all_read(const std::vector<ReadOp>& ops) const;
+  const std::vector<uint8_t>& bytes() const { return buf_; }
   // True if item i's span holds other items too (so it may read alone where the span failed).
   bool shares_span(size_t i) const { return spans_[items_[i].span].items > 1; }
 

@@ -108,22 +108,83 @@ WalkStatus StackWalker::walk(uint64_t tstate, ThreadState* ts, std::vector<RawFr
 WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, ThreadState* ts,
                                std::vector<RawFrame>* frames) {
   frames->clear();
+  last_unchanged_ = false;
   Guess& g = guesses_[tstate];
   if (g.ts_op < 0 || static_cast<size_t>(g.ts_op) >= ops.size() || !ops[g.ts_op].ok) return WalkStatus::kReadError;
   uint64_t native = ts->native_id;
   parse_thread(g.ts_buf.data(), tstate, ts);
   if (!l_.ts_native_thread_id) ts->native_id = native;
   late_reads_ = 0;
-  if (l_.frame_linkage == FrameLinkage::kFrameObjects)
-    return check_top(tstate, *ts, ts->frame, walk_frame_objects(*ts, g, ops, frames));
+  grown_lo_ = grown_hi_ = 0;
+  if (same_as_memo(g, *ts, ops)) {
+    *frames = g.memo.frames;
+    last_unchanged_ = true;
+    // An idle stack does not grow: read only its used part from now on (the slack is
+    // a page more; it comes back with the re-read when the stack grows).
+    if (ts->chunk_top > ts->chunk) g.chunk_len = ts->chunk_top - ts->chunk;
+    return WalkStatus::kOk;
+  }
+  WalkStatus status;
+  if (l_.frame_linkage == FrameLinkage::kFrameObjects) {
+    status = check_top(tstate, *ts, ts->frame, walk_frame_objects(*ts, g, ops, frames));
+  } else {
+    uint64_t top = l_.has_cframe ? top_through_cframe(*ts, g, ops) : ts->frame;
+    bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
+    // Frames of the copy are trusted below the lower of the stack tops before and after it.
+    stack_top_ = ts->chunk_top;
+    if (g.before_op < 0 || !ops[g.before_op].ok) chunk_ok = false;
+    else if (g.top_before > ts->chunk && g.top_before < stack_top_) stack_top_ = g.top_before;
+    status = check_top(tstate, *ts, top, walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames));
+  }
+  remember_walk(g, *ts, ops, status, *frames);
+  return status;
+}
 
-  uint64_t top = l_.has_cframe ? top_through_cframe(*ts, g, ops) : ts->frame;
-  bool chunk_ok = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts->chunk;
-  // Frames of the copy are trusted below the lower of the stack tops before and after it.
-  stack_top_ = ts->chunk_top;
-  if (g.before_op < 0 || !ops[g.before_op].ok) chunk_ok = false;
-  else if (g.top_before > ts->chunk && g.top_before < stack_top_) stack_top_ = g.top_before;
-  return check_top(tstate, *ts, top, walk_interpreter_frames(*ts, g, top, chunk_ok, ops, frames));
+// True when every byte the last walk decoded is the same now: the thread state's
+// pointers, the stack tops, the chunk's used part and the batched frames (at the same
+// addresses). Only a walk that read nothing else is remembered (Memo::ok).
+bool StackWalker::same_as_memo(const Guess& g, const ThreadState& ts, const Ops& ops) const {
+  const Guess::Memo& m = g.memo;
+  if (!m.ok || ts.frame != m.frame || ts.chunk != m.chunk || ts.chunk_top != m.chunk_top ||
+      ts.base_frame != m.base_frame)
+    return false;
+  if (l_.has_stack_chunks) {
+    if (g.before_op < 0 || !ops[g.before_op].ok || g.top_before != m.top_before) return false;
+    bool chunk_read = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts.chunk;
+    if (chunk_read != m.chunk_read) return false;
+    size_t used = ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
+    if (chunk_read && (used > g.chunk_buf.size() || used > m.chunk_bytes.size() ||
+                       std::memcmp(g.chunk_buf.data(), m.chunk_bytes.data(), used) != 0))
+      return false;
+  }
+  if (l_.has_cframe && !(g.cframe_op >= 0 && ops[g.cframe_op].ok && g.cframe == ts.frame && g.top == m.top))
+    return false;
+  if (g.batch.size() != m.batch_addrs.size() || !g.batch.all_read(ops)) return false;
+  for (size_t i = 0; i < g.batch.size(); ++i)
+    if (g.batch.addr(i) != m.batch_addrs[i]) return false;
+  return g.batch.bytes() == m.batch_bytes;
+}
+
+// Keeps what a walk decoded for same_as_memo, if it decoded nothing but the batch: no
+// late read, no re-read of a grown part, no second read of a lone frame object.
+void StackWalker::remember_walk(Guess& g, const ThreadState& ts, const Ops& ops, WalkStatus status,
+                                const std::vector<RawFrame>& frames) {
+  Guess::Memo& m = g.memo;
+  m.ok = status == WalkStatus::kOk && late_reads_ == 0 && grown_hi_ == 0 &&
+         !(l_.frame_linkage == FrameLinkage::kFrameObjects && frames.size() == 1);
+  if (!m.ok) return;
+  m.frame = ts.frame;
+  m.chunk = ts.chunk;
+  m.chunk_top = ts.chunk_top;
+  m.base_frame = ts.base_frame;
+  m.top_before = g.top_before;
+  m.top = g.top;
+  m.chunk_read = l_.has_stack_chunks && g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts.chunk;
+  if (m.chunk_read) std::swap(m.chunk_bytes, g.chunk_buf);  // the next read lands in the other buffer
+  m.batch_addrs.clear();
+  for (size_t i = 0; i < g.batch.size(); ++i) m.batch_addrs.push_back(g.batch.addr(i));
+  m.batch_bytes = g.batch.bytes();
+  m.frames = frames;
 }
 
 // 3.11+: the thread's datastack_top, read before the chunk: a frame at or above it may

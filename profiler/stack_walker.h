@@ -72,6 +72,10 @@ class StackWalker {
   // prepare + readv + finish for one thread. Frames innermost first.
   WalkStatus walk(uint64_t tstate, ThreadState* ts, std::vector<RawFrame>* frames);
 
+  // True if the last finish() found every byte its walk depends on as the walk before
+  // it did, and gave that walk's frames without walking (an idle thread).
+  bool last_unchanged() const { return last_unchanged_; }
+
   // Forget per-thread state for thread states no longer alive.
   void retain_only(const std::vector<uint64_t>& live_tstates);
 
@@ -94,6 +98,17 @@ class StackWalker {
     int before_op = -1;           // 3.11+: datastack_top, read before everything else
     uint64_t top_before = 0;
     std::vector<uint8_t> ts_buf, chunk_buf;
+    // The last walk, if it read nothing beyond the batch: its inputs and its frames. A
+    // walk is a function of these bytes, so the same bytes give the same frames.
+    struct Memo {
+      bool ok = false;
+      uint64_t frame = 0, chunk = 0, chunk_top = 0, base_frame = 0, top_before = 0, top = 0;
+      bool chunk_read = false;
+      std::vector<uint8_t> chunk_bytes;  // the chunk copy it decoded (swapped, not copied)
+      std::vector<uint64_t> batch_addrs;
+      std::vector<uint8_t> batch_bytes;
+      std::vector<RawFrame> frames;
+    } memo;
   };
 
   void parse_thread(const uint8_t* buf, uint64_t addr, ThreadState* out) const;
@@ -108,6 +123,9 @@ class StackWalker {
   void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
   static void index_guess(Guess& g);
   WalkStatus check_bottom(const uint8_t* f, bool shim) const;
+  bool same_as_memo(const Guess& g, const ThreadState& ts, const Ops& ops) const;
+  void remember_walk(Guess& g, const ThreadState& ts, const Ops& ops, WalkStatus status,
+                     const std::vector<RawFrame>& frames);
   WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
                                      const Ops& ops, std::vector<RawFrame>* frames);
@@ -130,6 +148,7 @@ class StackWalker {
   std::vector<uint8_t> grown_buf_;
   uint64_t chunk_end_ = 0;
   uint64_t stack_top_ = 0;   // frames of the chunk copy at or above this may be stale   // end of the current chunk: frames between the stack top and it are dead
+  bool last_unchanged_ = false;
   size_t late_reads_ = 0;    // reads of this walk made after the thread state (not covered by the before/after check)
   size_t frame_read_ = 0;  // bytes read per frame: up to the last field used
   std::vector<uint8_t> one_frame_;

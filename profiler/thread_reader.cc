@@ -190,6 +190,7 @@ bool ThreadReader::sample_known(std::vector<ThreadSample>* out, bool want_gil) {
     ThreadSample& t = (*out)[i];
     t.ts.native_id = want_tids && ops_[tid_first + i].ok && tids_[i] > 0 ? static_cast<uint64_t>(tids_[i]) : 0;
     t.status = walker_.finish(known_[i].first, ops_, &t.ts, &t.frames);
+    t.unchanged = walker_.last_unchanged();
     t.ts.native_id = ns_.to_host(t.ts.native_id);  // raw from the tid read or the thread state
     uint64_t expected_next = i + 1 < n ? known_[i + 1].first : 0;
     if (t.status == WalkStatus::kReadError || t.ts.next != expected_next || t.ts.thread_id != known_[i].second)

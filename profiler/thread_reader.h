@@ -16,6 +16,7 @@ struct ThreadSample {
   bool holds_gil = false;
   WalkStatus status = WalkStatus::kOk;
   std::vector<RawFrame> frames;  // innermost first
+  bool unchanged = false;        // the walk found every byte as the previous one did: frames as then
   uint64_t weight = 0;           // set by the sampler: what this thread's sample weighs this tick
 };
 
@@ -31,6 +32,7 @@ class ThreadReader {
   // Reads one listed thread's frames (again).
   void walk(ThreadSample* t) {
     t->status = walker_.walk(t->ts.addr, &t->ts, &t->frames);
+    t->unchanged = walker_.last_unchanged();
     if (l_.ts_native_thread_id) t->ts.native_id = ns_.to_host(t->ts.native_id);  // re-read from the thread state
   }
   // Lists and walks every thread. When the threads are those of the previous call,

@@ -26,6 +26,32 @@ TEST(ThreadRunState, ParsesTheStateAfterTheLastParenthesis) {
   EXPECT_EQ(parse(""), RunState::kGone);
 }
 
+TEST(ThreadRunState, ParsesTheThreadCount) {
+  const char* line = "42 (py) thon) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 7 0 123 4096 100";
+  EXPECT_EQ(parse_stat_threads(line, std::strlen(line)), 7);
+  const char* cut = "42 (py) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0";
+  EXPECT_EQ(parse_stat_threads(cut, std::strlen(cut)), -1);
+  EXPECT_EQ(parse_stat_threads("", 0), -1);
+}
+
+// This process's own count: one more while a thread runs.
+TEST(ThreadRunState, CountsTheProcessThreads) {
+  ThreadRunState states(getpid());
+  int64_t before = states.process_threads();
+  ASSERT_GT(before, 0);
+  std::atomic<bool> stop{false};
+  std::thread t([&] {
+    while (!stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  EXPECT_EQ(states.process_threads(), before + 1);
+  stop = true;
+  t.join();
+  // The kernel drops the count at the thread's release, shortly after join returns.
+  for (int i = 0; i < 1000 && states.process_threads() != before; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_EQ(states.process_threads(), before);
+}
+
 // This process's own threads: one spinning, one blocked in a sleep.
 TEST(ThreadRunState, TellsARunningThreadFromASleepingOne) {
   std::atomic<bool> stop{false};
