@@ -154,6 +154,7 @@ void run_asyncio(PythonProcess& proc, Reached* r) {
     r->stacks = stacks.size();
     r->awaits = 0;
     for (const TaskInfo& t : tasks) r->awaits += t.awaits.size();
+    asyncio.add_done_referenced(&tasks);  // dump's view (3.14+: finished tasks still referenced)
   }
 }
 

@@ -85,6 +85,13 @@ class AsyncTest(unittest.TestCase):
             self.assertIn("task_a", [f["function"] for f in tasks["task-A"]["frames"]])
             text = common.run_pyprofd(CONFIG["pyprofd"], "dump", "--pid", str(t.pid), "--async").stdout.decode()
             self.assertIn("task-C", text)
+            if self.minor() >= 14:  # the task offsets came from the target's own .AsyncioDebug section
+                res = common.run_pyprofd(CONFIG["pyprofd"], "-v", "-v", "dump", "--pid", str(t.pid), "--async")
+                log = (res.stdout + res.stderr).decode()  # spdlog's default sink is stdout
+                m = re.search(r"asyncio: offsets from \.AsyncioDebug in (\S+)", log)
+                self.assertIsNotNone(m, log)
+                self.assertRegex(os.path.basename(m.group(1)),
+                                 r"^_asyncio\.cpython-314" if self.minor() == 14 else r"^(python|libpython)3\.15")
 
     def test_tasks_on_their_loops_thread_in_dump(self):
         with common.Target(CONFIG["python"], LOOPS, "60") as t:
