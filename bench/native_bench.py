@@ -2,7 +2,7 @@
 """Per-sample cost of `record --native` vs plain at depth 50 (issue 19).
 
 usage: bench/native_bench.py --build BUILD_DIR [--seconds 10] [--rounds 3] [--interpreters P1,P2,...]
-       bench/native_bench.py --build BUILD_DIR --slowdown [--window 4] [--rounds 4] [--interpreters ...]
+       bench/native_bench.py --build BUILD_DIR --slowdown [--plain] [--window 4] [--rounds 4] [--interpreters ...]
 
 For each interpreter: bench/targets/deep.py 50 spins 50 Python frames deep; pyprofd
 records it at 100 Hz, plain and with --native, alternating, --rounds times, each for
@@ -74,7 +74,7 @@ def slowdown(a, pyprofd, name, python):
             for on in (False, True):
                 t0 = time.monotonic()
                 if on:
-                    record(pyprofd, target.pid, a.window, True)
+                    record(pyprofd, target.pid, a.window, not a.plain)
                 else:
                     time.sleep(a.window)
                 windows.append((on, t0, time.monotonic()))
@@ -106,6 +106,7 @@ def main():
     ap.add_argument("--interpreters", default=DEFAULT)
     ap.add_argument("--slowdown", action="store_true")
     ap.add_argument("--window", type=float, default=4)
+    ap.add_argument("--plain", action="store_true", help="--slowdown of plain record (the baseline)")
     a = ap.parse_args()
     pyprofd = os.path.join(a.build, "pyprofd")
     if a.slowdown:
