@@ -14,6 +14,7 @@ namespace pyprofd {
 
 namespace {
 constexpr int64_t kMapsRefreshNs = 1000 * 1000 * 1000;  // new libraries (dlopen) show within a second
+constexpr int64_t kMapsRetryNs = 100 * 1000 * 1000;     // ... or at once when a stack runs into one
 }  // namespace
 
 NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t period_ns)
@@ -41,6 +42,7 @@ void NativeStacks::refresh_maps() {
   for (const auto& m : maps)
     if (m.executable() && !m.deleted && !m.path.empty() && m.path[0] == '/')
       exec.push_back(NativeMapping{m.start, m.end, m.offset, m.path});
+  SPDLOG_DEBUG("pid {}: {} executable file mappings", pid_, exec.size());
   unwinder_.set_mappings(exec);
 }
 
@@ -92,9 +94,9 @@ bool NativeStacks::capture(pid_t tid, const std::function<void()>& rewalk, Nativ
     *cap = &scratch_;
     return true;
   }
-  // A sample within the last tick: the thread is running (it costs no /proc read).
-  const int64_t now = monotonic_ns();
-  const NativeCapture* c = perf_.latest(tid, now - static_cast<int64_t>(period_ns_));
+  // A copy at most one perf period of the thread's CPU time old: it has barely moved since
+  // (a thread waiting for a CPU not at all). No /proc read for a running thread.
+  const NativeCapture* c = perf_.latest(tid, perf_.period_ns());
   if (c) {
     *cap = const_cast<NativeCapture*>(c);
     return true;
@@ -105,14 +107,22 @@ bool NativeStacks::capture(pid_t tid, const std::function<void()>& rewalk, Nativ
     *cap = &scratch_;
     return true;
   }
-  // Else a sample within two ticks; older it shows another moment.
-  c = perf_.latest(tid, now - 2 * static_cast<int64_t>(period_ns_));
+  // Else up to two periods; older it shows another moment.
+  c = perf_.latest(tid, 2 * perf_.period_ns());
   if (!c) {
     *why = "no native sample";
     return false;
   }
   *cap = const_cast<NativeCapture*>(c);
   return true;
+}
+
+NativeUnwind NativeStacks::unwind(const NativeCapture& cap) {
+  NativeUnwind w = unwinder_.unwind(cap.regs, cap.stack);
+  frames_.clear();
+  for (size_t i = 0; i < w.pcs.size(); ++i)
+    frames_.push_back(NativeFrameRef{w.pcs[i], &unwinder_.symbolize(w.pcs[i], i == 0), w.sps[i]});
+  return w;
 }
 
 bool NativeStacks::merge(pid_t tid, const std::vector<RawFrame>& python, const std::function<void()>& rewalk,
@@ -122,10 +132,15 @@ bool NativeStacks::merge(pid_t tid, const std::vector<RawFrame>& python, const s
     ++stats->unavailable;
     return false;
   }
-  NativeUnwind w = unwinder_.unwind(cap->regs, cap->stack);
-  frames_.clear();
-  for (size_t i = 0; i < w.pcs.size(); ++i)
-    frames_.push_back(NativeFrameRef{w.pcs[i], &unwinder_.symbolize(w.pcs[i], i == 0), w.sps[i]});
+  NativeUnwind w = unwind(*cap);
+  // An address in no known file: a library mapped since the maps were read (dlopen, or a
+  // launched interpreter still starting). Read them again, at most ten times a second.
+  bool unknown = false;
+  for (const auto& f : frames_) unknown = unknown || f.sym->library.empty();
+  if (unknown && monotonic_ns() - maps_read_at_ >= kMapsRetryNs) {
+    refresh_maps();
+    w = unwind(*cap);
+  }
   if (frames_.empty()) {
     *why = "unwound nothing";
     ++stats->unavailable;
@@ -133,8 +148,12 @@ bool NativeStacks::merge(pid_t tid, const std::vector<RawFrame>& python, const s
   }
   if (!merge_native(python, frames_, w.complete, options_.all, out)) {
     *why = "torn (native and Python stacks disagree)";
-    SPDLOG_DEBUG("pid {} thread {}: {} native frames, {} Python frames did not pair", pid_, tid, frames_.size(),
-                 python.size());
+    if (spdlog::should_log(spdlog::level::debug)) {
+      std::string names;
+      for (const auto& f : frames_) names += " " + frame_name(MergedFrame{-1, f.pc, f.sym});
+      spdlog::debug("pid {} thread {}: native stack did not pair with {} Python frames ({} complete):{}", pid_, tid,
+                    python.size(), w.complete, names);
+    }
     ++stats->torn;
     return false;
   }

@@ -60,6 +60,7 @@ class NativeStacks {
   bool capture(pid_t tid, const std::function<void()>& rewalk, NativeCapture** cap, std::string* why,
                NativeStats* stats);
   void refresh_maps();
+  NativeUnwind unwind(const NativeCapture& cap);  // into frames_, named
 
   pid_t pid_;
   NativeOptions options_;

@@ -13,7 +13,8 @@ namespace pyprofd {
 namespace {
 
 constexpr size_t kDataPages = 128;  // a power of two; holds ten samples of kNativeStackBytes
-constexpr uint64_t kSampleType = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
+constexpr uint64_t kSampleType =
+    PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_READ | PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
 
 // perf's x86-64 register numbers (asm/perf_regs.h) for each DWARF register.
 constexpr int kPerfOfDwarf[kDwarfRegs] = {0 /*ax*/,  3 /*dx*/,  2 /*cx*/,  1 /*bx*/,  4 /*si*/,  5 /*di*/,
@@ -124,7 +125,8 @@ void PerfStacks::drain(Ring& r) {
   __atomic_store_n(&page->data_tail, head, __ATOMIC_RELEASE);
 }
 
-// header, pid/tid, time, abi + regs, stack size + bytes + dyn_size (perf_event.h's order).
+// header, pid/tid, time, the thread's CPU time (read), abi + regs, stack size + bytes +
+// dyn_size (perf_event.h's order).
 bool PerfStacks::parse_sample(const uint8_t* rec, size_t len, Ring& r) {
   size_t pos = sizeof(perf_event_header);
   auto take = [&](void* dst, size_t n) {
@@ -135,7 +137,9 @@ bool PerfStacks::parse_sample(const uint8_t* rec, size_t len, Ring& r) {
   };
   uint32_t ids[2];
   uint64_t time = 0, abi = 0;
-  if (!take(ids, sizeof ids) || !take(&time, 8) || !take(&abi, 8) || abi == PERF_SAMPLE_REGS_ABI_NONE) return false;
+  uint64_t cpu = 0;
+  if (!take(ids, sizeof ids) || !take(&time, 8) || !take(&cpu, 8) || !take(&abi, 8) || abi == PERF_SAMPLE_REGS_ABI_NONE)
+    return false;
   uint64_t perf_regs[24] = {};
   for (int i = 0; i < 24; ++i)
     if ((kRegsMask >> i) & 1)
@@ -150,15 +154,20 @@ bool PerfStacks::parse_sample(const uint8_t* rec, size_t len, Ring& r) {
   for (int i = 0; i < kDwarfRegs; ++i) c.regs.r[i] = perf_regs[kPerfOfDwarf[i]];
   c.regs.known = (1u << kDwarfRegs) - 1;
   c.time_ns = static_cast<int64_t>(time);
+  r.last_cpu_ns = cpu;
   c.stack.addr = c.regs.r[kDwarfSp];
   c.stack.bytes.assign(stack, stack + std::min(dyn, stack_size));
   return true;
 }
 
-const NativeCapture* PerfStacks::latest(pid_t tid, int64_t since_ns) const {
+const NativeCapture* PerfStacks::latest(pid_t tid, uint64_t max_cpu_ns) const {
   auto it = rings_.find(tid);
-  if (it == rings_.end() || !it->second.has_last || it->second.last.time_ns < since_ns) return nullptr;
-  return &it->second.last;
+  if (it == rings_.end() || !it->second.has_last) return nullptr;
+  // The thread's CPU time now against at the copy: a thread waiting for a CPU has not
+  // moved, however old its copy.
+  uint64_t now = 0;
+  if (read(it->second.fd, &now, sizeof now) != sizeof now || now < it->second.last_cpu_ns) return nullptr;
+  return now - it->second.last_cpu_ns <= max_cpu_ns ? &it->second.last : nullptr;
 }
 
 }  // namespace pyprofd

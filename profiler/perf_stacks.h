@@ -27,8 +27,9 @@ class PerfStacks {
   void retain_only(const std::vector<pid_t>& live);
   // Reads every ring; keeps each thread's newest sample.
   void drain();
-  // tid's newest sample taken at or after since_ns (CLOCK_MONOTONIC), or nullptr.
-  const NativeCapture* latest(pid_t tid, int64_t since_ns) const;
+  // tid's newest sample if the thread has used at most max_cpu_ns of CPU since, or nullptr.
+  const NativeCapture* latest(pid_t tid, uint64_t max_cpu_ns) const;
+  uint64_t period_ns() const { return period_ns_; }
 
  private:
   struct Ring {
@@ -36,6 +37,7 @@ class PerfStacks {
     uint8_t* base = nullptr;  // perf_event_mmap_page, then the data pages
     size_t size = 0;
     NativeCapture last;
+    uint64_t last_cpu_ns = 0;  // the thread's CPU time at that sample
     bool has_last = false;
   };
   void drain(Ring& r);

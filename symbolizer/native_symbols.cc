@@ -75,7 +75,21 @@ std::string base_name(const char* path) {
   return slash ? slash + 1 : path;
 }
 
-NativeSymbol lookup(Dwfl_Module* mod, const char* mod_name, Dwarf_Addr addr) {
+// Without a symbol, the start of the function's CFI entry (FDE) stands for it, so every
+// address of one unnamed function is one name ("libz.so.1+0x5d90"). Offset from the
+// module's start; the address's own offset if no CFI covers it.
+uint64_t unnamed_offset(Dwfl_Module* mod, Dwarf_Addr addr, Dwarf_Addr mod_start) {
+  Dwarf_Addr bias = 0;
+  Dwarf_CFI* cfi = dwfl_module_eh_cfi(mod, &bias);
+  Dwarf_Frame* frame = nullptr;
+  if (!cfi || dwarf_cfi_addrframe(cfi, addr - bias, &frame) != 0) return addr - mod_start;
+  Dwarf_Addr start = 0, end = 0;
+  bool ok = dwarf_frame_info(frame, &start, &end, nullptr) >= 0 && start + bias <= addr && start + bias >= mod_start;
+  std::free(frame);
+  return ok ? start + bias - mod_start : addr - mod_start;
+}
+
+NativeSymbol lookup(Dwfl_Module* mod, const char* mod_name, Dwarf_Addr addr, Dwarf_Addr mod_start) {
   NativeSymbol s;
   s.library = soname(mod);
   if (s.library.empty()) s.library = base_name(mod_name);
@@ -96,6 +110,7 @@ NativeSymbol lookup(Dwfl_Module* mod, const char* mod_name, Dwarf_Addr addr) {
       s.line = lineno;
     }
   }
+  s.offset = s.function.empty() ? unnamed_offset(mod, addr, mod_start) : addr - mod_start;
   return s;
 }
 
@@ -122,8 +137,7 @@ const NativeSymbol& NativeUnwinder::symbolize(uint64_t pc, bool exact) {
       return it->second;
     }
   }
-  NativeSymbol s = lookup(mod, mod_name, addr);
-  s.offset = addr - start;
+  NativeSymbol s = lookup(mod, mod_name, addr, start);
   std::lock_guard<std::mutex> lock(c.mu);
   // Entries are never erased, so the reference stays valid (unordered_map keeps nodes).
   const NativeSymbol& out = c.by_module[key].emplace(addr - start, std::move(s)).first->second;

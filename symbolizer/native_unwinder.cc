@@ -94,6 +94,13 @@ void NativeUnwinder::set_mappings(const std::vector<NativeMapping>& maps) {
   if (same) return;
   maps_ = maps;
   by_pc_.clear();  // a library may have moved
+  // A fresh session per change: re-reporting into the old one lost modules reported
+  // before (seen when a launched interpreter mapped its libraries after the first look).
+  // Names stay cached by build-id, so only the files are opened again.
+  dwfl_end(dwfl_);
+  dwfl_ = dwfl_begin(&kCallbacks);
+  attached_ = false;
+  if (!dwfl_) return;
   dwfl_report_begin(dwfl_);
   std::string last;
   for (const auto& m : maps_) {
@@ -109,7 +116,7 @@ void NativeUnwinder::set_mappings(const std::vector<NativeMapping>& maps) {
     dwfl_report_elf(dwfl_, m.path.c_str(), file.c_str(), -1, img->is_pie_or_shared() ? *bias : 0, true);
   }
   dwfl_report_end(dwfl_, nullptr, nullptr);
-  if (!attached_) attached_ = dwfl_attach_state(dwfl_, nullptr, pid_, &kThreadCallbacks, cur_.get());
+  attached_ = dwfl_attach_state(dwfl_, nullptr, pid_, &kThreadCallbacks, cur_.get());
 }
 
 bool NativeUnwinder::executable(uint64_t addr) const {

@@ -9,27 +9,32 @@ import time
 import zlib
 
 
+def ready(fd):
+    if fd >= 0:  # -1: launched by pyprofd record, nobody waits
+        os.write(fd, b"ready\n")
+
+
 def compress_loop(ready_fd):
     data = os.urandom(1 << 16) * 64  # 4 MiB, half of it compressible
-    os.write(ready_fd, b"ready\n")
+    ready(ready_fd)
     while True:
         zlib.compress(data, 6)
 
 
 def sleeper(ready_fd):
-    os.write(ready_fd, b"ready\n")
+    ready(ready_fd)
     while True:
         time.sleep(100)
 
 
 def inner(ready_fd):
-    os.write(ready_fd, b"ready\n")
+    ready(ready_fd)
     while True:
         time.sleep(100)
 
 
 def spin(ready_fd):
-    os.write(ready_fd, b"ready\n")
+    ready(ready_fd)
     n = 0
     while True:
         n += 1
