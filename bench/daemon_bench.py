@@ -216,7 +216,7 @@ def scale(pyprofd, seconds, n):
     churn, born = [], {}
     try:
         time.sleep(3)
-        daemon, base, log = start_daemon(pyprofd, ["--all", "--rate", "19"], tmp)
+        daemon, base, log = start_daemon(pyprofd, ["--all", "--rate", "19", "--max-cpu", "0"], tmp)
         time.sleep(3)  # first rescan and attaches done
         cpu0, rss0, t0 = cpu_seconds(daemon.pid), rss_mib(daemon.pid), time.monotonic()
         perf = None

@@ -242,7 +242,7 @@ RunState ProcessSampler::run_state(uint64_t native_id) {
 }
 
 // cpu mode: true when no thread of the last read is on a CPU and no thread started or
-// ended since (the count in /proc/PID/stat): this tick has no sample to take, and the
+// ended since (the count of /proc/PID/task): this tick has no sample to take, and the
 // stack read (the readv, ~10x a stat read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
   int64_t n = states_.process_threads();

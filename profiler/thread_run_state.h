@@ -19,8 +19,6 @@ enum class RunState { kRunning, kIdle, kGone };
 // The state from the text of a stat file ("PID (COMM) S ..."; COMM may hold ')' and
 // spaces, so the state follows the last ')'). kGone when the text has none.
 RunState parse_stat_state(const char* text, size_t len);
-// num_threads from the text of /proc/PID/stat, -1 if it has none.
-int64_t parse_stat_threads(const char* text, size_t len);
 
 class ThreadRunState {
  public:
@@ -30,8 +28,8 @@ class ThreadRunState {
   ThreadRunState& operator=(const ThreadRunState&) = delete;
 
   RunState state(uint64_t tid);
-  // The process's thread count (num_threads of /proc/PID/stat, the file kept open), -1
-  // if unreadable: a change means threads started or ended.
+  // The process's thread count (the link count of /proc/PID/task, kept open), -1 if
+  // unreadable: a change means threads started or ended.
   int64_t process_threads();
   // Closes files of threads not asked about since the previous sweep.
   void sweep();

@@ -26,14 +26,6 @@ TEST(ThreadRunState, ParsesTheStateAfterTheLastParenthesis) {
   EXPECT_EQ(parse(""), RunState::kGone);
 }
 
-TEST(ThreadRunState, ParsesTheThreadCount) {
-  const char* line = "42 (py) thon) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 7 0 123 4096 100";
-  EXPECT_EQ(parse_stat_threads(line, std::strlen(line)), 7);
-  const char* cut = "42 (py) S 1 42 42 0 -1 4194560 100 0 0 0 5 3 0 0 20 0";
-  EXPECT_EQ(parse_stat_threads(cut, std::strlen(cut)), -1);
-  EXPECT_EQ(parse_stat_threads("", 0), -1);
-}
-
 // This process's own count: one more while a thread runs.
 TEST(ThreadRunState, CountsTheProcessThreads) {
   ThreadRunState states(getpid());
