@@ -1,4 +1,5 @@
 // pyprofd: an out-of-process sampling profiler for CPython.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -24,6 +25,8 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   using namespace pyprofd::cli;
+  // Log lines go to stderr: stdout carries what a command prints (dump --json, record's table).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("pyprofd"));
   spdlog::set_level(spdlog::level::warn);
   spdlog::set_pattern("pyprofd: %l: %v");
   std::vector<std::string> args(argv + 1, argv + argc);
