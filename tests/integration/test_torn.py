@@ -82,10 +82,9 @@ class TornTest(unittest.TestCase):
             # a chunk copy that raced a return is seen torn, where 3.13's stale slot still holds
             # the same code and passes (README, "Torn stacks"). Measured 85-100 %, once 54-65 %.
             reasons = re.search(r"invalid samples by reason: .*", err)
-            print("kept %d of %d ticks (%.0f %%; %s); the 80 %% bar is not asserted on 3.14+" %
+            print("kept %d of %d ticks (%.0f %%; %s); 3.14+ is held to 40 %%, not 80 %%" %
                   (samples, ticks, 100.0 * samples / ticks, reasons.group(0) if reasons else "none invalid"))
-            return
-        self.assertGreaterEqual(samples, 0.8 * ticks, err)
+        self.assertGreaterEqual(samples, (0.4 if minor >= 14 else 0.8) * ticks, err)
 
     def test_threads_recursing(self):
         stacks, err = self.record("threads")
