@@ -246,7 +246,10 @@ std::unique_ptr<PythonProcess> attach_once(pid_t pid, AttachError* err) {
 std::unique_ptr<PythonProcess> attach_python(pid_t pid, AttachError* err) {
   auto proc = attach_once(pid, err);
   // A target that exits mid-attach fails whichever step comes next (its maps read empty,
-  // its files vanish from /proc/PID/root): that is not "not a Python process".
+  // its files vanish from /proc/PID/root): that is not "not a Python process". A process
+  // whose memory is already gone may not be a zombie yet: give it up to 50 ms to become one.
+  if (!proc && err->kind == AttachErrorKind::kNotPython && err->message.find("(no memory maps)") != std::string::npos)
+    for (int i = 0; i < 10 && process_exists(pid); ++i) usleep(5000);
   if (!proc && err->kind != AttachErrorKind::kNoSuchProcess && !process_exists(pid))
     *err = make_error(AttachErrorKind::kNoSuchProcess,
                       "no such process: " + std::to_string(pid) + " (it exited while being attached)");

@@ -57,18 +57,18 @@ class RecordDiskFull(unittest.TestCase):
         tiny, outside = os.path.join(tmp, "tiny"), os.path.join(tmp, "outside")
         os.mkdir(tiny)
         os.mkdir(outside)
-        # 12 KiB = 3 pages: the old flame graph (1 page) and the collapsed stacks (1 page)
-        # fit, the new flame graph (tens of KiB) does not.
+        # 12 KiB = 3 pages: the old flame graph (1 page) and the call graph pruned to its
+        # top node (~1.5 KiB) fit; the flame graph of a 200-deep recursion (~70 KiB) does not.
         script = """
 set -e
 mount -t tmpfs -o size=12k,mode=0755 tmpfs "$TINY"
 echo old > "$TINY/p.svg"
 set +e
-"$PYPROFD" record --rate 200 -o "$TINY/p.svg" -o "$TINY/p.folded" -o "$OUTSIDE/p.stats" -- \
-    "$PYTHON" "$TARGET" -1 -1 ratio 2 2>"$OUTSIDE/stderr"
+"$PYPROFD" record --rate 200 --min-node 50 --min-edge 50 -o "$TINY/p.svg" -o "$TINY/p.dot" \
+    -o "$OUTSIDE/p.stats" -- "$PYTHON" "$TARGET" -1 -1 recurse 2 2>"$OUTSIDE/stderr"
 echo $? > "$OUTSIDE/rc"
 ls -A "$TINY" > "$OUTSIDE/listing"
-cp "$TINY/p.folded" "$TINY/p.svg" "$OUTSIDE/" || true
+cp "$TINY/p.dot" "$TINY/p.svg" "$OUTSIDE/" || true
 """
         env = dict(os.environ, TINY=tiny, OUTSIDE=outside, PYPROFD=CONFIG["pyprofd"], PYTHON=CONFIG["python"],
                    TARGET=RECORD_TARGET)
@@ -83,15 +83,15 @@ cp "$TINY/p.folded" "$TINY/p.svg" "$OUTSIDE/" || true
         self.assertEqual(len(errors), 1, err)
         self.assertRegex(errors[0], r"^pyprofd: cannot write .*/tiny/p\.svg: No space left on device$")
         # No temp file or partial profile; the old file stands; the others are whole.
-        self.assertEqual(sorted(read(os.path.join(outside, "listing")).split()), ["p.folded", "p.svg"])
+        self.assertEqual(sorted(read(os.path.join(outside, "listing")).split()), ["p.dot", "p.svg"])
         self.assertEqual(read(os.path.join(outside, "p.svg")), "old\n")
-        self.assertIn("wrote %s/p.folded" % tiny, err)
+        self.assertIn("wrote %s/p.dot" % tiny, err)
         self.assertIn("wrote %s/p.stats" % outside, err)
-        folded = read(os.path.join(outside, "p.folded")).splitlines()
-        self.assertTrue(folded and all(re.match(r"^\S.* \d+$", l) for l in folded), folded)
-        self.assertTrue(any("heavy" in l for l in folded), folded)
+        dot = read(os.path.join(outside, "p.dot"))
+        self.assertTrue(dot.startswith("digraph") and dot.rstrip().endswith("}"), dot)
+        self.assertIn("recurse", dot)
         stats = common.read_pstats(os.path.join(outside, "p.stats"), CONFIG["python"])[1]
-        self.assertTrue(any(name == "heavy" for (_, _, name) in stats), list(stats)[:10])
+        self.assertTrue(any(name == "recurse" for (_, _, name) in stats), list(stats)[:10])
 
 
 class DaemonDirFaults(unittest.TestCase):

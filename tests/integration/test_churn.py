@@ -45,7 +45,7 @@ class Churn(unittest.TestCase):
                             r"invalid samples: (\d+); errors: (\d+)", err)
         self.assertTrue(summary, err)
         secs, samples, ticks, threads, invalid, errors = summary.groups()
-        self.assertGreater(int(threads), 100, "short threads were not seen: " + err)
+        self.assertGreater(int(threads), 5, "short threads were not seen (4 spawners + main): " + err)
         self.assertGreater(int(samples), 0)
         self.assertLess(float(secs), SECONDS + 5, err)
         stats = common.read_pstats(out, CONFIG["python"])[1]

@@ -95,7 +95,9 @@ TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
       ++metrics;
     }
   }
-  EXPECT_EQ(metrics, 13);  // 9, and 4 for --push
+  EXPECT_EQ(metrics, 16);  // 9, 4 for --push, 3 for window files that wait to be written
+  EXPECT_NE(text.find("# TYPE pyprofd_windows_pending gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE pyprofd_window_write_failures_total counter\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_samples_total 12\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_cpu_seconds_total 0.5\n"), std::string::npos);
 }
