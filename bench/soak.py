@@ -19,9 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import daemon_bench  # noqa: E402
 import demo_rps  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -35,12 +35,6 @@ def rss_mib(pid):
 
 def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def metrics(base):
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+) (\S+)$", text, re.M)}
 
 
 def start_service(port):
@@ -61,18 +55,8 @@ def start_service(port):
 
 
 def start_daemon(pyprofd, master, out_dir):
-    log = os.path.join(out_dir, "daemon.log")
-    proc = subprocess.Popen([pyprofd, "daemon", "--pid", str(master), "--subprocesses", "--dir", out_dir + "/windows",
-                             "--window", "60", "--keep", str(KEEP), "--formats", "pprof",
-                             "--listen", "127.0.0.1:0", "--log-file", log],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        text = open(log).read() if os.path.exists(log) else ""
-        m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", text)
-        if m:
-            return proc, m.group(1), log
-        time.sleep(0.05)
-    raise RuntimeError("daemon did not start")
+    return daemon_bench.start_daemon(pyprofd, ["--pid", str(master), "--subprocesses", "--dir", out_dir + "/windows",
+                                               "--window", "60", "--keep", str(KEEP), "--formats", "pprof"], out_dir)
 
 
 def written_stamps(log):
@@ -111,7 +95,7 @@ def main():
                 workers_seen.update(demo_rps.workers_of(service.pid))
                 time.sleep(1)
             load.wait(timeout=120)
-            m = metrics(base)
+            m = daemon_bench.metrics(base)
             row = {"minute": minute, "rss": rss_mib(daemon.pid), "fds": fds(daemon.pid),
                    "written": int(m["pyprofd_windows_written_total"]), "files": len(written_stamps(log)),
                    "targets": int(m["pyprofd_targets_attached"]), "samples": int(m["pyprofd_samples_total"]),

@@ -12,7 +12,6 @@ import http.server
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,12 +47,6 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class PushTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -63,7 +56,7 @@ class PushTest(unittest.TestCase):
                                   stderr=subprocess.DEVNULL)
         self.addCleanup(self.end, target)
         self.assertTrue(target.stdout.readline().startswith(b"ready"))
-        self.port = free_port()
+        self.port = common.free_port()
         self.received = []
 
     def end(self, p):

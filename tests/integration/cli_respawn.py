@@ -25,23 +25,6 @@ SECONDS = int(os.environ.get("PYPROFD_RESPAWN_SECONDS", "6"))  # the 10 s run: R
 MIN_LIFE_S = 0.4  # workers that lived at least this long must be in the profile
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def children(pid):
-    out = []
-    try:
-        for tid in os.listdir("/proc/%d/task" % pid):
-            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-                out += [int(x) for x in f.read().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return out
-
-
 class WorkerWatch(threading.Thread):
     """Polls the master's children every 10 ms: {pid: [first seen, last seen]}."""
 
@@ -52,7 +35,7 @@ class WorkerWatch(threading.Thread):
     def run(self):
         while not self.done.is_set():
             now = time.monotonic()
-            for pid in children(self.master):
+            for pid in common.children(self.master):
                 self.seen.setdefault(pid, [now, now])[1] = now
             time.sleep(0.01)
 
@@ -72,7 +55,7 @@ class RespawnStorm(unittest.TestCase):
             self.fail("Debian's gunicorn and ab are needed (tools/install-deps.sh installs them)")
         tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, tmp)
-        port = free_port()
+        port = common.free_port()
         master = subprocess.Popen([CONFIG["python"], "-m", "gunicorn", "-w", "2", "-k", "sync", "-b",
                                    "127.0.0.1:%d" % port, "--max-requests", "20", "--chdir", common.TARGETS,
                                    "wsgi_app:app"], env=dict(os.environ, PYTHONPATH=DIST_PACKAGES),
@@ -82,7 +65,7 @@ class RespawnStorm(unittest.TestCase):
         def serving():
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    return len(children(master.pid)) == 2
+                    return len(common.children(master.pid)) == 2
             except OSError:
                 return False
         common.wait_for(serving, 60, "gunicorn serving with 2 workers")

@@ -18,25 +18,11 @@ CONFIG = {}
 DIST_PACKAGES = "/usr/lib/python3/dist-packages"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def children(pid):
-    out = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-            out += [int(x) for x in f.read().split()]
-    return out
-
-
 class GunicornTest(unittest.TestCase):
     def test_master_and_workers(self):
         if not os.path.isdir(os.path.join(DIST_PACKAGES, "gunicorn")):
             self.fail("Debian's gunicorn is not installed (tools/install-deps.sh installs it)")
-        port = free_port()
+        port = common.free_port()
         env = dict(os.environ, PYTHONPATH=DIST_PACKAGES)
         master = subprocess.Popen([CONFIG["python"], "-m", "gunicorn", "-w", "2", "-k", "sync", "-b",
                                    "127.0.0.1:%d" % port, "--chdir", common.TARGETS, "wsgi_app:app"],
@@ -49,13 +35,13 @@ class GunicornTest(unittest.TestCase):
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1):
                     pass
-                if len(children(master.pid)) == 2:
+                if len(common.children(master.pid)) == 2:
                     break
             except OSError:
                 pass
             self.assertLess(time.monotonic(), deadline, "gunicorn did not start")
             time.sleep(0.05)
-        workers = children(master.pid)
+        workers = common.children(master.pid)
 
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
