@@ -147,6 +147,13 @@ void add_native(const PythonProcess& proc, const NativeOptions& options, ThreadR
   out->native_pauses = stats.pauses;
 }
 
+// A target killed during the dump reads as a process without threads (its memory goes
+// before it is a zombie): give it up to 50 ms to show that it exited.
+bool exited_meanwhile(pid_t pid) {
+  for (int i = 0; i < 10 && process_exists(pid); ++i) usleep(5000);
+  return !process_exists(pid);
+}
+
 }  // namespace
 
 bool take_snapshot(pid_t pid, const SnapshotOptions& options, ProcessSnapshot* out, AttachError* err) {
@@ -169,6 +176,11 @@ bool take_snapshot(pid_t pid, const SnapshotOptions& options, ProcessSnapshot* o
   out->has_tasks = options.async_tasks;
   if (options.async_tasks && reader.interpreter()) add_tasks(*proc, reader.interpreter(), samples, codes, &out->tasks);
   add_threads(*proc, samples, reader.interpreter(), codes, &out->threads);
+  if (out->threads.empty() && exited_meanwhile(pid)) {
+    *err = AttachError{AttachErrorKind::kNoSuchProcess,
+                       "no such process: " + std::to_string(pid) + " (it exited during the dump)"};
+    return false;
+  }
   out->native = options.native.enabled;
   if (options.native.enabled) add_native(*proc, options.native, reader, samples, codes, out);
   return true;
