@@ -16,11 +16,11 @@ constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 // Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
 // (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
 constexpr size_t kRevalidateBatch = 64;
-constexpr int kWalkRetries = 5;
+constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 // cpu mode: a process none of whose threads is on a CPU is not read; its thread list is
 // still re-read at least every this many ticks (a thread state made for an OS thread
 // that already existed changes no thread count).
-constexpr uint64_t kFullReadEvery = 10;  // re-walks of a stack that changed under the read, before it counts as invalid
+constexpr uint64_t kFullReadEvery = 10;
 }  // namespace
 
 std::string SamplingStats::invalid_reasons() const {
@@ -85,11 +85,16 @@ bool ProcessSampler::resolve(ThreadSample& t) {
       t.status = WalkStatus::kChanged;
       return false;
     }
-    if (code->function_id == UINT32_MAX)
-      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
-    stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
+    stack_.push_back(python_frame(code, it->byte_offset));
   }
   return true;
+}
+
+// A Python frame of the profile: the code's function interned once, its line.
+StackFrame ProcessSampler::python_frame(CodeInfo* code, int32_t byte_offset) {
+  if (code->function_id == UINT32_MAX)
+    code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
+  return StackFrame{code->function_id, code->line(byte_offset)};
 }
 
 // The stack last resolved for this thread, if its walk was unchanged and gave the same
@@ -134,9 +139,7 @@ bool ProcessSampler::resolve_async(const AsyncStack& st) {
     }
     CodeInfo* code = codes_.get(it->code);
     if (!code) return false;
-    if (code->function_id == UINT32_MAX)
-      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
-    stack_.push_back(StackFrame{code->function_id, code->line(it->byte_offset)});
+    stack_.push_back(python_frame(code, it->byte_offset));
   }
   return true;
 }
@@ -174,9 +177,7 @@ bool ProcessSampler::resolve_native(ThreadSample& t, SamplingStats* stats) {
       --stats->native.merged;
       return false;
     }
-    if (code->function_id == UINT32_MAX)
-      code->function_id = sink_->intern(FunctionKey{code->qualname, code->file, code->first_line});
-    stack_.push_back(StackFrame{code->function_id, code->line(f.byte_offset)});
+    stack_.push_back(python_frame(code, f.byte_offset));
   }
   return true;
 }

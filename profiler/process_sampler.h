@@ -54,6 +54,7 @@ class ProcessSampler {
  private:
   const std::string& thread_name(uint64_t thread_id);
   bool resolve(ThreadSample& t);
+  StackFrame python_frame(CodeInfo* code, int32_t byte_offset);
   const std::vector<StackFrame>* resolve_cached(ThreadSample& t);
   bool walk_and_resolve(ThreadSample& t);
   bool resolve_async(const AsyncStack& s);
