@@ -78,7 +78,7 @@ void StackWalker::prepare(uint64_t tstate, std::vector<ReadOp>* ops) {
     g.before_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{before, &g.top_before, sizeof g.top_before});
   }
-  if (l_.has_stack_chunks && g.chunk && g.chunk_len) {
+  if (l_.has_stack_chunks && g.chunk && g.chunk_len && g.chunk_len <= kMaxChunkRead) {
     g.chunk_buf.resize(g.chunk_len);
     g.chunk_op = static_cast<int>(ops->size());
     ops->push_back(ReadOp{g.chunk, g.chunk_buf.data(), g.chunk_len});
@@ -121,7 +121,9 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
     last_unchanged_ = true;
     // An idle stack does not grow: read only its used part from now on (the slack is
     // a page more; it comes back with the re-read when the stack grows).
-    if (ts->chunk_top > ts->chunk) g.chunk_len = ts->chunk_top - ts->chunk;
+    // The thread state may be torn or freed (thread churn): its chunk pointers are untrusted.
+    uint64_t used = ts->chunk_top > ts->chunk ? ts->chunk_top - ts->chunk : 0;
+    if (ts->chunk == g.chunk && used && used <= kMaxChunkRead) g.chunk_len = used;
     return WalkStatus::kOk;
   }
   WalkStatus status;

@@ -185,6 +185,44 @@ TEST_P(WalkerSnapshot, ReplaysRecordedReadsAndSurvivesCorruption) {
   unlink(path.c_str());
 }
 
+// A thread state read while its thread ends (thread churn) can hold any chunk pointers.
+// The same torn state read on several ticks once sized the next chunk read from them:
+// std::bad_alloc in the CI's test_churn. The walker must stay bounded instead.
+TEST_P(WalkerSnapshot, TornChunkPointersRepeatedOverTicks) {
+  AttachError err;
+  auto proc = attach_python(pid_, &err);
+  ASSERT_NE(proc, nullptr) << err.message;
+  if (!proc->layout.has_stack_chunks) GTEST_SKIP() << "no stack chunks before 3.11";
+  SnapshotMemory snapshot;
+  proc->memory = std::make_unique<RecordingMemory>(std::move(proc->memory), &snapshot);
+  std::vector<ThreadSample> live;
+  {
+    ThreadReader reader(*proc);
+    ASSERT_TRUE(reader.sample(&live, true));
+    ASSERT_FALSE(live.empty());
+  }
+  kill_target();
+  auto replay = std::make_unique<SnapshotMemory>(snapshot);
+  SnapshotMemory* mem = replay.get();
+  proc->memory = std::move(replay);
+  ThreadReader reader(*proc);
+  std::vector<ThreadSample> threads;
+  ASSERT_TRUE(reader.sample(&threads, true));
+  const auto& l = proc->layout;
+  for (const auto& t : live) {  // no frame, and a stack top 2^47 bytes past the chunk
+    std::vector<uint8_t> ts(l.ts_size);
+    ASSERT_TRUE(mem->read(t.ts.addr, ts.data(), ts.size()));
+    uint64_t zero = 0, top = t.ts.chunk + (uint64_t{1} << 47);
+    std::memcpy(ts.data() + l.ts_frame, &zero, 8);
+    std::memcpy(ts.data() + l.ts_datastack_chunk + 8, &top, 8);
+    mem->add(t.ts.addr, ts);
+  }
+  for (int tick = 0; tick < 4; ++tick) {
+    ASSERT_TRUE(reader.sample(&threads, true));
+    for (const auto& t : threads) EXPECT_TRUE(t.frames.empty());
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Interpreters, WalkerSnapshot, ::testing::ValuesIn(test_interpreters()),
                          [](const auto& info) { return std::string(info.param.label); });
 
