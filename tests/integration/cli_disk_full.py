@@ -43,13 +43,18 @@ def private_mounts_work():
     return None
 
 
-class RecordDiskFull(unittest.TestCase):
+class PrivateMountCase(unittest.TestCase):
+    """Skipped, by name, where the kernel refuses a private tmpfs."""
+
     @classmethod
     def setUpClass(cls):
         why = private_mounts_work()
         if why:
-            print("SKIPPED cli_disk_full.RecordDiskFull: " + why)
+            print("SKIPPED cli_disk_full.%s: %s" % (cls.__name__, why))
             raise unittest.SkipTest(why)
+
+
+class RecordDiskFull(PrivateMountCase):
 
     def test_full_disk_fails_one_output_cleanly(self):
         tmp = tempfile.mkdtemp()
@@ -94,14 +99,7 @@ cp "$TINY/p.dot" "$TINY/p.svg" "$OUTSIDE/" || true
         self.assertTrue(any(name == "recurse" for (_, _, name) in stats), list(stats)[:10])
 
 
-class DaemonDirFaults(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        why = private_mounts_work()
-        if why:
-            print("SKIPPED cli_disk_full.DaemonDirFaults: " + why)
-            raise unittest.SkipTest(why)
-
+class DaemonDirFaults(PrivateMountCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, self.tmp)

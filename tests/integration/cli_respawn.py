@@ -7,7 +7,6 @@ exited included (nothing sampled is lost), and the app's function must be there.
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,15 +40,6 @@ class WorkerWatch(threading.Thread):
 
 
 class RespawnStorm(unittest.TestCase):
-    def stop(self, proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
     def test_every_new_worker_followed(self):
         if not os.path.isdir(os.path.join(DIST_PACKAGES, "gunicorn")) or not shutil.which("ab"):
             self.fail("Debian's gunicorn and ab are needed (tools/install-deps.sh installs them)")
@@ -60,7 +50,7 @@ class RespawnStorm(unittest.TestCase):
                                    "127.0.0.1:%d" % port, "--max-requests", "20", "--chdir", common.TARGETS,
                                    "wsgi_app:app"], env=dict(os.environ, PYTHONPATH=DIST_PACKAGES),
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(self.stop, master)
+        self.addCleanup(common.terminate, master)
 
         def serving():
             try:
@@ -74,7 +64,7 @@ class RespawnStorm(unittest.TestCase):
         watch.start()
         load = subprocess.Popen(["ab", "-q", "-n", "3000", "-c", "2", "-t", str(SECONDS + 2), "-s", "5", "-r",
                                  "http://127.0.0.1:%d/" % port], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(self.stop, load)
+        self.addCleanup(common.terminate, load)
         out = os.path.join(tmp, "storm.pb.gz")
         start = time.monotonic()
         res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(master.pid), "--subprocesses",

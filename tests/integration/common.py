@@ -126,6 +126,17 @@ def children(pid):
     return out
 
 
+def terminate(proc, timeout=30):
+    """SIGTERM a process this test started, SIGKILL if it has not exited within timeout."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout, what):
     """predicate()'s first true value, polled every 50 ms; fails after timeout seconds."""
     end = time.monotonic() + timeout

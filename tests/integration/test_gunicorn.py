@@ -3,7 +3,6 @@ master's pid with --subprocesses: the app's function and both workers' pids are 
 the result."""
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -27,7 +26,7 @@ class GunicornTest(unittest.TestCase):
         master = subprocess.Popen([CONFIG["python"], "-m", "gunicorn", "-w", "2", "-k", "sync", "-b",
                                    "127.0.0.1:%d" % port, "--chdir", common.TARGETS, "wsgi_app:app"],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.addCleanup(self.stop, master)
+        self.addCleanup(common.terminate, master)
         # Ready when the port answers and both workers exist (polled, bounded).
         deadline = time.monotonic() + 60
         while True:
@@ -48,7 +47,7 @@ class GunicornTest(unittest.TestCase):
         path = os.path.join(tmp.name, "gunicorn.stats")
         load = subprocess.Popen(["ab", "-q", "-n", "100000", "-c", "4", "-t", "6", "-s", "5",
                                  "http://127.0.0.1:%d/" % port], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(self.stop, load)
+        self.addCleanup(common.terminate, load)
         res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(master.pid), "--subprocesses",
                                  "--duration", "3", "-o", path)
         load.wait(timeout=60)
@@ -61,16 +60,6 @@ class GunicornTest(unittest.TestCase):
         self.assertIn(master.pid, listed)
         for w in workers:
             self.assertIn(w, listed, err)
-
-    @staticmethod
-    def stop(proc):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def host_tids(pid):
     return out
 
 
-class NamespaceTest(unittest.TestCase):
+class UnshareCase(unittest.TestCase):
+    """Skipped without root and unshare; each test gets a temporary folder, also pprof's."""
+
     @classmethod
     def setUpClass(cls):
         if os.geteuid() != 0 or not shutil.which("unshare"):
@@ -58,6 +60,11 @@ class NamespaceTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self.tmp.cleanup)
         self.env = dict(os.environ, PPROF_TMPDIR=self.tmp.name)
+
+
+class NamespaceTest(UnshareCase):
+    def setUp(self):
+        super().setUp()
         self.tag = "ns-test-" + uuid.uuid4().hex
         outer = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", CONFIG["python"],
                                   SCRIPT, self.tag], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -169,21 +176,14 @@ class NamespaceTest(unittest.TestCase):
         self.assertEqual(daemon.returncode, 0, err)
 
 
-class NamespaceOnlyInterpreter(unittest.TestCase):
+class NamespaceOnlyInterpreter(UnshareCase):
     """The interpreter exists only inside the target's mount namespace: its executable (and
     libpython, for shared builds) copied onto a tmpfs mounted over an empty folder there, so the
     host sees that folder empty. record --subprocesses from the host must read the images
     through /proc/PID/root and follow the target's child (same interpreter, same namespace)."""
 
-    @classmethod
-    def setUpClass(cls):
-        if os.geteuid() != 0 or not shutil.which("unshare"):
-            raise unittest.SkipTest("needs root and unshare")
-
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self.tmp.cleanup)
-        self.env = dict(os.environ, PPROF_TMPDIR=self.tmp.name)
+        super().setUp()
         self.only = os.path.join(self.tmp.name, "ns-only")
         os.mkdir(self.only)
         python = os.path.realpath(CONFIG["python"])
