@@ -18,9 +18,10 @@ constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 constexpr size_t kRevalidateBatch = 64;
 constexpr int kWalkRetries = 5;  // re-walks of a stack that changed under the read, before it counts as invalid
 // cpu mode: a process none of whose threads is on a CPU is not read; its thread list is
-// still re-read at least every this many ticks (a thread state made for an OS thread
-// that already existed changes no thread count).
-constexpr uint64_t kFullReadEvery = 10;
+// still re-read at least this often (a thread state made for an OS thread that already
+// existed changes no thread count). Time, not ticks: a full read of each idle process
+// every 10 ticks was a fifth of the daemon's CPU on idle hosts.
+constexpr int64_t kFullReadEveryNs = 1000000000;
 }  // namespace
 
 std::string SamplingStats::invalid_reasons() const {
@@ -234,10 +235,10 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   }
 }
 
-RunState ProcessSampler::run_state(uint64_t native_id) {
+RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
   for (const auto& [tid, st] : tick_states_)
     if (tid == native_id) return st;
-  RunState st = states_.state(native_id);
+  RunState st = quick ? states_.quick_state(native_id) : states_.state(native_id);
   tick_states_.emplace_back(native_id, st);
   return st;
 }
@@ -247,10 +248,10 @@ RunState ProcessSampler::run_state(uint64_t native_id) {
 // stack read (the readv, ~10x a stat read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
   int64_t n = states_.process_threads();
-  bool same = n >= 0 && n == os_threads_ && ticks_ - full_read_tick_ < kFullReadEvery && !threads_.empty();
+  bool same = n >= 0 && n == os_threads_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs && !threads_.empty();
   os_threads_ = n;  // for the full read that follows when not skipping
   for (size_t i = 0; same && i < threads_.size(); ++i)
-    same = threads_[i].ts.native_id && run_state(threads_[i].ts.native_id) == RunState::kIdle;
+    same = threads_[i].ts.native_id && run_state(threads_[i].ts.native_id, true) == RunState::kIdle;
   return same;
 }
 
@@ -261,7 +262,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
   if (cpu_mode && !options_.idle && ever_read_) {
     if (nothing_on_cpu()) return true;
-    full_read_tick_ = ticks_;
+    full_read_ns_ = monotonic_ns();
   }
   if (!reader_.sample(&threads_, options_.gil)) {
     // Attached before the interpreter finished starting: keep trying while it lives.
@@ -272,7 +273,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     if (alive) ++stats->errors;  // an exit is not an error
     return false;
   }
-  if (!ever_read_) full_read_tick_ = ticks_;
+  if (!ever_read_) full_read_ns_ = monotonic_ns();
   ever_read_ = true;
   // Which threads count this tick, and with what weight.
   cpu_of_.clear();

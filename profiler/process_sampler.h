@@ -63,7 +63,7 @@ class ProcessSampler {
   uint32_t native_function(const MergedFrame& f);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
-  RunState run_state(uint64_t native_id);
+  RunState run_state(uint64_t native_id, bool quick = false);  // quick: ThreadRunState::quick_state
   bool nothing_on_cpu();
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
                   SamplingStats* stats, const std::vector<StackFrame>& stack);
@@ -101,7 +101,7 @@ class ProcessSampler {
   uint64_t ticks_ = 0;
   // cpu mode: run states read this tick (native id, state), and what the last full read saw.
   std::vector<std::pair<uint64_t, RunState>> tick_states_;
-  uint64_t full_read_tick_ = 0;
+  int64_t full_read_ns_ = 0;  // monotonic time of the last read in cpu mode
   int64_t os_threads_ = -1;  // the process's thread count before the last full read
   bool ever_read_ = false;
   int64_t revalidated_at_ = 0;

@@ -19,27 +19,73 @@ RunState parse_stat_state(const char* text, size_t len) {
 
 ThreadRunState::~ThreadRunState() {
   if (proc_fd_ >= 0) close(proc_fd_);
-  for (auto& [tid, e] : threads_)
+  for (auto& [tid, e] : threads_) {
     if (e.fd >= 0) close(e.fd);
+    if (e.sched_fd >= 0) close(e.sched_fd);
+  }
 }
 
-RunState ThreadRunState::state(uint64_t tid) {
+ThreadRunState::Entry* ThreadRunState::entry(uint64_t tid) {
   auto it = threads_.find(tid);
   if (it == threads_.end()) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/task/%llu/stat", pid_, static_cast<unsigned long long>(tid));
     Entry e;
     e.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (e.fd < 0) return RunState::kGone;
+    if (e.fd < 0) return nullptr;
     it = threads_.emplace(tid, e).first;
   }
   it->second.used = true;
+  return &it->second;
+}
+
+RunState ThreadRunState::read_state(Entry* e) {
   // The state sits within the first 64 bytes unless COMM (at most 64 bytes for
   // kernel threads, 16 for others) is long: read enough for any COMM.
   char buf[160];
-  ssize_t n = pread(it->second.fd, buf, sizeof buf, 0);
-  if (n <= 0) return RunState::kGone;
-  return parse_stat_state(buf, static_cast<size_t>(n));
+  ssize_t n = pread(e->fd, buf, sizeof buf, 0);
+  ++stat_reads_;
+  RunState st = n <= 0 ? RunState::kGone : parse_stat_state(buf, static_cast<size_t>(n));
+  e->last_idle = st == RunState::kIdle;
+  return st;
+}
+
+bool ThreadRunState::read_sched(uint64_t tid, Entry* e, SchedStat* out) {
+  if (e->sched_fd < 0) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/task/%llu/schedstat", pid_, static_cast<unsigned long long>(tid));
+    e->sched_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (e->sched_fd < 0) return false;
+  }
+  char buf[96];
+  ssize_t n = pread(e->sched_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  unsigned long long run = 0, delay = 0, switches = 0;
+  if (std::sscanf(buf, "%llu %llu %llu", &run, &delay, &switches) != 3) return false;
+  *out = SchedStat{run, delay, switches};
+  return true;
+}
+
+RunState ThreadRunState::state(uint64_t tid) {
+  Entry* e = entry(tid);
+  if (!e) return RunState::kGone;
+  e->have_idle = false;
+  return read_state(e);
+}
+
+RunState ThreadRunState::quick_state(uint64_t tid) {
+  Entry* e = entry(tid);
+  if (!e) return RunState::kGone;
+  if (!e->last_idle) return state(tid);
+  SchedStat now;
+  // A kernel without sched_info prints "0 0 0": a thread that ever ran has switched in.
+  bool have = read_sched(tid, e, &now) && now.switches > 0;
+  if (have && e->have_idle && now == e->idle_at) return RunState::kIdle;
+  RunState st = read_state(e);
+  e->have_idle = have && st == RunState::kIdle;
+  e->idle_at = now;
+  return st;
 }
 
 int64_t ThreadRunState::process_threads() {
@@ -60,6 +106,7 @@ void ThreadRunState::sweep() {
   for (auto it = threads_.begin(); it != threads_.end();) {
     if (!it->second.used) {
       if (it->second.fd >= 0) close(it->second.fd);
+      if (it->second.sched_fd >= 0) close(it->second.sched_fd);
       it = threads_.erase(it);
     } else {
       it->second.used = false;

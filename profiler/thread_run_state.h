@@ -6,6 +6,11 @@
 // CPU on the next tick, when its stack is already the sleeping one. Weighting that
 // stack by the delta charged request handlers' CPU to the event loop's select().
 // Each thread's stat file stays open and is re-read with one pread per tick.
+//
+// still_idle() is the cheap check for threads that were idle: schedstat (3 numbers,
+// a third of stat's cost) unchanged since a read that preceded an idle stat means the
+// thread has not been switched in since (the switch count and the CPU time move on
+// every switch), so it is not on a CPU now.
 #pragma once
 #include <sys/types.h>
 
@@ -28,21 +33,39 @@ class ThreadRunState {
   ThreadRunState& operator=(const ThreadRunState&) = delete;
 
   RunState state(uint64_t tid);
+  // As state(), but a thread idle at its last read whose schedstat has not changed
+  // since is idle without a read of its stat file.
+  RunState quick_state(uint64_t tid);
   // The process's thread count (the link count of /proc/PID/task, kept open), -1 if
   // unreadable: a change means threads started or ended.
   int64_t process_threads();
+  size_t stat_reads() const { return stat_reads_; }  // for tests: reads of stat files
   // Closes files of threads not asked about since the previous sweep.
   void sweep();
 
  private:
-  struct Entry {
-    int fd = -1;
-    bool used = false;
+  struct SchedStat {
+    uint64_t runtime = 0, delay = 0, switches = 0;
+    bool operator==(const SchedStat& o) const {
+      return runtime == o.runtime && delay == o.delay && switches == o.switches;
+    }
   };
+  struct Entry {
+    int fd = -1, sched_fd = -1;
+    bool used = false;
+    bool last_idle = false;   // the last stat read said idle
+    bool have_idle = false;   // idle_at was read before an idle stat read
+    SchedStat idle_at;
+  };
+
+  Entry* entry(uint64_t tid);
+  RunState read_state(Entry* e);
+  bool read_sched(uint64_t tid, Entry* e, SchedStat* out);
 
   pid_t pid_;
   int proc_fd_ = -1;
   std::unordered_map<uint64_t, Entry> threads_;
+  size_t stat_reads_ = 0;
 };
 
 }  // namespace pyprofd

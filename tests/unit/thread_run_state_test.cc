@@ -73,5 +73,44 @@ TEST(ThreadRunState, TellsARunningThreadFromASleepingOne) {
   EXPECT_EQ(states.state(spin_tid), RunState::kGone);  // joined: its /proc entry is gone
 }
 
+// quick_state: a thread blocked in a read stays idle on schedstat alone, and is
+// running again (read from its stat file) once it is switched in to spin.
+TEST(ThreadRunState, QuickStateSeesAnIdleThreadWakeUp) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<long> tid{0};
+  std::thread t([&] {
+    tid = syscall(SYS_gettid);
+    char c;
+    if (read(fds[0], &c, 1) != 1) return;
+    while (!stop) {
+    }
+  });
+  while (!tid) std::this_thread::yield();
+  ThreadRunState states(getpid());
+  RunState first = RunState::kRunning;
+  for (int i = 0; i < 1000 && first != RunState::kIdle; ++i) {  // until it blocks in read
+    first = states.quick_state(tid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(first, RunState::kIdle);
+  states.quick_state(tid);  // reads schedstat, then stat once more
+  size_t reads = states.stat_reads();
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(states.quick_state(tid), RunState::kIdle);
+  EXPECT_EQ(states.stat_reads(), reads);  // schedstat alone: nothing switched it in
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  int running = 0;
+  for (int i = 0; i < 2000 && running < 20; ++i) {
+    running += states.quick_state(tid) == RunState::kRunning;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  stop = true;
+  t.join();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(running, 20);
+}
+
 }  // namespace
 }  // namespace pyprofd
