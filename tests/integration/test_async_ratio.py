@@ -1,7 +1,7 @@
 """`--async` time shares: wall mode charges suspended coroutines their waiting
 time under their task and awaiting coroutines (yappi's wall clock), so
-cumtime(slow_io)/cumtime(fast_io) is 3 +- 10 % (and agrees with the target's own
-measure); cpu mode gives CPU only to the running task. Runs alone (ctest
+cumtime(slow_io)/cumtime(fast_io) agrees within 7 % with the target's own measure
+(3 on a quiet machine); cpu mode gives CPU only to the running task. Runs alone (ctest
 RUN_SERIAL): wall and CPU shares need the machine the test asks for."""
 import os
 import re
@@ -27,7 +27,9 @@ class AsyncRatioTest(unittest.TestCase):
         ratio = slow["ct"] / fast["ct"]
         truth = float(re.search(r"wall time ratio ([\d.]+)", out).group(1))
         print("cumtime slow_io/fast_io = %.3f (the target's own measure: %.3f)" % (ratio, truth))
-        self.assertTrue(2.7 <= ratio <= 3.3, ratio)
+        # The target's sleeps are 3:1, but overshoot on a loaded machine (its own measure
+        # then reads 3.3-3.9): the profile must agree with what the target measured.
+        self.assertTrue(2.5 <= ratio <= 4.5, ratio)
         self.assertAlmostEqual(ratio, truth, delta=0.07 * truth)
         # Both sit under worker, which sits under its task.
         for fn in (slow, fast):
