@@ -221,7 +221,7 @@ def scale(pyprofd, seconds, n):
         cpu0, rss0, t0 = cpu_seconds(daemon.pid), rss_mib(daemon.pid), time.monotonic()
         perf = None
         if os.environ.get("PYPROFD_BENCH_PERF"):  # where the daemon's time goes: perf report -i FILE
-            perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", str(daemon.pid),
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384", "-p", str(daemon.pid),
                                      "-o", os.environ["PYPROFD_BENCH_PERF"]], stderr=subprocess.DEVNULL)
         first_sample, end = {}, time.monotonic() + seconds
         next_spawn = time.monotonic()

@@ -1,14 +1,20 @@
 #include "profiler/attach.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "profiler/debug_offsets.h"
 #include "profiler/proc_maps.h"
@@ -159,12 +165,48 @@ enum class ImageResult { kSkipped, kAttached, kFailed };
 
 // Attaches through one candidate image. Skipped when it holds no interpreter (a launcher,
 // an unreadable file); an image named for an unsupported version is remembered in old_python.
+// What attaching needs of an interpreter image, kept by the file's identity: the daemon
+// attaching the hundredth process of the same python3 opens and scans no ELF (the version
+// scan of a stripped interpreter was a tenth of its CPU on a host where processes come
+// and go). Attaches run on one thread at a time, the lock is for safety.
+struct ImageFacts {
+  std::shared_ptr<const ElfImage> image;  // null: not an ELF file
+  std::optional<uint64_t> runtime, code_type;
+  Version version;
+};
+
+std::shared_ptr<const ImageFacts> image_facts(const std::string& file, const std::string& path) {
+  constexpr size_t kMaxImages = 64;
+  static std::mutex lock;
+  static std::map<std::tuple<dev_t, ino_t, off_t, int64_t>, std::shared_ptr<const ImageFacts>> cache;
+  struct stat st;
+  if (stat(file.c_str(), &st) != 0) return nullptr;
+  auto key = std::make_tuple(st.st_dev, st.st_ino, st.st_size,
+                             static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec);
+  std::lock_guard<std::mutex> hold(lock);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  auto facts = std::make_shared<ImageFacts>();
+  std::string open_error;
+  facts->image = ElfImage::open(file, &open_error);
+  if (facts->image) {
+    facts->runtime = facts->image->symbol("_PyRuntime");
+    if (facts->runtime) {
+      facts->code_type = facts->image->symbol("PyCode_Type");
+      facts->version = version_of(*facts->image, path);
+    }
+  }
+  if (cache.size() >= kMaxImages) cache.clear();
+  cache.emplace(key, facts);
+  return facts;
+}
+
 ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps, const std::string& who,
                       PythonProcess* proc, std::string* old_python, AttachError* err) {
-  std::string open_error;
-  auto image = ElfImage::open(proc_root_path(proc->pid, path), &open_error);
-  if (!image) return ImageResult::kSkipped;
-  auto runtime = image->symbol("_PyRuntime");
+  auto facts = image_facts(proc_root_path(proc->pid, path), path);
+  if (!facts || !facts->image) return ImageResult::kSkipped;
+  const ElfImage* image = facts->image.get();
+  auto runtime = facts->runtime;
   if (!runtime) {
     // An image named for an unsupported version (python2.7, libpython3.6m) explains the failure;
     // a supported one without _PyRuntime is a launcher whose libpython is not loaded yet.
@@ -181,9 +223,9 @@ ImageResult try_image(const std::string& path, const std::vector<MapEntry>& maps
   if (!bias) return ImageResult::kSkipped;
   proc->image_path = path;
   proc->runtime_addr = *runtime + *bias;
-  if (auto ct = image->symbol("PyCode_Type")) proc->code_type = *ct + *bias;
+  if (auto ct = facts->code_type) proc->code_type = *ct + *bias;
 
-  Version v = version_of(*image, path);
+  const Version& v = facts->version;
   proc->version = std::to_string(v.major) + "." + std::to_string(v.minor) + "." + std::to_string(v.micro);
   const Layout* layout = builtin_layout(v.major, v.minor);
   if (!layout) {

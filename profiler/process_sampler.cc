@@ -12,6 +12,10 @@ namespace pyprofd {
 
 namespace {
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
+// A thread the last read did not name (a process without threading, a thread it does not
+// know): its re-reads back off to this, doubling (a walk of sys.modules for each busy
+// process five times a second was a sixth of the daemon's CPU on a host of 100 processes).
+constexpr int64_t kNamesBackoffMaxNs = 5LL * 1000 * 1000 * 1000;
 constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 // Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
 // (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
@@ -57,11 +61,15 @@ const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
   auto it = names_.find(thread_id);
   if (it != names_.end()) return it->second;
   int64_t now = monotonic_ns();
-  if (now - names_read_at_ >= kNamesRefreshNs) {
+  if (now - names_read_at_ >= names_refresh_ns_) {
     names_read_at_ = now;
     names_ = read_thread_names(*proc_->memory, proc_->layout, reader_.interpreter());
     it = names_.find(thread_id);
-    if (it != names_.end()) return it->second;
+    if (it != names_.end()) {
+      names_refresh_ns_ = kNamesRefreshNs;
+      return it->second;
+    }
+    names_refresh_ns_ = std::min(2 * names_refresh_ns_, kNamesBackoffMaxNs);
   }
   return kNone;
 }

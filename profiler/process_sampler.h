@@ -86,6 +86,7 @@ class ProcessSampler {
   SampleLabels labels_;
   std::unordered_map<uint64_t, std::string> names_;
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
+  int64_t names_refresh_ns_ = 200 * 1000 * 1000;  // kNamesRefreshNs, backing off while names are missing
   std::unordered_map<uint64_t, bool> threads_seen_;
   std::unique_ptr<AsyncioReader> asyncio_;
   std::vector<TaskInfo> tasks_;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "profiler/proc_stat.h"
@@ -61,9 +62,16 @@ bool ThreadRunState::read_sched(uint64_t tid, Entry* e, SchedStat* out) {
   ssize_t n = pread(e->sched_fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   buf[n] = '\0';
-  unsigned long long run = 0, delay = 0, switches = 0;
-  if (std::sscanf(buf, "%llu %llu %llu", &run, &delay, &switches) != 3) return false;
-  *out = SchedStat{run, delay, switches};
+  // "RUNTIME DELAY SWITCHES\n" (sscanf was a tenth of an idle host's CPU)
+  char* p = buf;
+  uint64_t v[3];
+  for (uint64_t& x : v) {
+    char* end = nullptr;
+    x = std::strtoull(p, &end, 10);
+    if (end == p) return false;
+    p = end;
+  }
+  *out = SchedStat{v[0], v[1], v[2]};
   return true;
 }
 
@@ -77,7 +85,10 @@ RunState ThreadRunState::state(uint64_t tid) {
 RunState ThreadRunState::quick_state(uint64_t tid) {
   Entry* e = entry(tid);
   if (!e) return RunState::kGone;
-  if (!e->last_idle) return state(tid);
+  if (!e->last_idle) {
+    e->have_idle = false;
+    return read_state(e);
+  }
   SchedStat now;
   // A kernel without sched_info prints "0 0 0": a thread that ever ran has switched in.
   bool have = read_sched(tid, e, &now) && now.switches > 0;
