@@ -81,6 +81,12 @@ std::set<pid_t> TargetScanner::candidates(const Selection& sel) const {
   } else {
     for (pid_t pid : all_pids()) {
       if (pid == getpid()) continue;  // never ourselves (our command line holds the regex)
+      // --all: a process already sampled or given up on needs no command line read (the
+      // reads of every process's, each second, were a tenth of a host-wide daemon's CPU).
+      if (sel.all && (sampled_.count(pid) || failed_.count(pid))) {
+        out.insert(pid);
+        continue;
+      }
       std::string cmd = command_line(pid);
       if (cmd.empty()) continue;
       if (sel.all || std::regex_search(cmd, sel.match_re)) out.insert(pid);
@@ -131,11 +137,13 @@ void TargetScanner::try_attach(pid_t pid) {
   ++state_->metrics.attach_failures;
 }
 
-void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
+// Failures are kept while their process is selected: one that exited is no longer
+// listed (no read of each failed process's stat file each second).
+void TargetScanner::forget_gone(const std::set<pid_t>& sampled, const std::set<pid_t>& selected) {
   for (pid_t pid : sampled_)
     if (!sampled.count(pid)) spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
   for (auto it = failed_.begin(); it != failed_.end();) {
-    if (process_exists(it->first)) {
+    if (selected.count(it->first)) {
       ++it;
       continue;
     }
@@ -149,8 +157,12 @@ void TargetScanner::forget_gone(const std::set<pid_t>& sampled) {
 void TargetScanner::release_unselected(const std::set<pid_t>& selected) {
   for (auto it = roots_.begin(); it != roots_.end();) {
     pid_t pid = *it;
-    if (selected.count(pid) || !process_exists(pid)) {
-      it = process_exists(pid) ? std::next(it) : roots_.erase(it);
+    if (selected.count(pid)) {
+      ++it;
+      continue;
+    }
+    if (!process_exists(pid)) {
+      it = roots_.erase(it);
       continue;
     }
     std::vector<pid_t> released = session_->release(pid);
@@ -179,7 +191,7 @@ void TargetScanner::rescan() {
   release_unselected(selected);
   auto now_sampled = session_->sampled_pids();
   std::set<pid_t> sampled(now_sampled.begin(), now_sampled.end());
-  forget_gone(sampled);
+  forget_gone(sampled, selected);
   for (pid_t pid : selected)
     if (!sampled.count(pid)) try_attach(pid);
   now_sampled = session_->sampled_pids();

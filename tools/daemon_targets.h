@@ -55,7 +55,7 @@ class TargetScanner {
   std::set<pid_t> candidates(const Selection& sel) const;
   void release_unselected(const std::set<pid_t>& selected);
   void try_attach(pid_t pid);
-  void forget_gone(const std::set<pid_t>& sampled);
+  void forget_gone(const std::set<pid_t>& sampled, const std::set<pid_t>& selected);
 
   const DaemonArgs& args_;
   DaemonState* state_;

@@ -207,6 +207,39 @@ class DaemonTest(unittest.TestCase):
         self.assertLessEqual(len(os.listdir(self.dir)), 3)
         self.assertIsNone(t2.poll(), "the target must keep running")
 
+    def test_all(self):
+        """--all: every Python process it may read; one that exits is dropped, one started later
+        attached at the next rescan, a non-Python process neither attached nor listed."""
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--all", "--window", "60", "--max-cpu", "0",
+                                   "--listen", "127.0.0.1:0", "--log-file", self.log, "--log-level", "debug"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.end, daemon)
+        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                                                       self.log_text()), 10, "the listening line")
+        base = "http://127.0.0.1:%s" % port.group(1)
+        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(other.stdin.close)
+        self.addCleanup(self.end, other)
+        t1 = self.start_target()
+        wait_for(lambda: "attached process %d " % t1.pid in self.log_text(), 5, "attach of %d" % t1.pid)
+        self.end(t1)
+        wait_for(lambda: "process %d exited" % t1.pid in self.log_text(), 5, "drop of %d" % t1.pid)
+        t2 = self.start_target()
+        wait_for(lambda: "attached process %d " % t2.pid in self.log_text(), 5, "attach of %d" % t2.pid)
+
+        def sampled():
+            states = {t["pid"]: t for t in json.loads(get(base + "/targets")[1])}
+            return t2.pid in states and states[t2.pid]["samples"] > 0 and states
+        states = wait_for(sampled, 5, "samples of %d" % t2.pid)
+        self.assertNotIn(t1.pid, states)
+        self.assertNotIn(other.pid, states)
+        self.assertEqual(states[t2.pid]["state"], "sampling")
+        self.assertIn("process %d not attached" % other.pid, self.log_text())  # debug: quiet under --all
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+        self.assertEqual(daemon.returncode, 0, err)
+
 
 if __name__ == "__main__":
     common.main(globals())
