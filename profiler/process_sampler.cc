@@ -53,6 +53,11 @@ ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const Sampli
     native_ = std::make_unique<NativeStacks>(proc_->pid, options_.native, options_.interval_ns);
 }
 
+void ProcessSampler::set_interval(uint64_t interval_ns) {
+  options_.interval_ns = interval_ns;
+  if (native_) native_->set_tick(interval_ns);
+}
+
 const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
   static const std::string kNone;
   // 0: a task whose thread is not known; it has no name to find (and looking for one

@@ -50,6 +50,8 @@ class ProcessSampler {
   pid_t pid() const { return proc_->pid; }
   const PythonProcess& process() const { return *proc_; }
   size_t threads_seen() const { return threads_seen_.size(); }
+  // The tick period changed (set_rate): --native's perf copies follow it.
+  void set_interval(uint64_t interval_ns);
 
  private:
   const std::string& thread_name(uint64_t thread_id);
