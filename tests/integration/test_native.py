@@ -145,10 +145,15 @@ class NativeTest(unittest.TestCase):
         for names in sleeping:  # idle_task in asyncio.sleep's coroutine: Python frames to the leaf
             self.assertEqual(names[-2:], ("idle_task", "sleep"), names)
 
-    def test_async_native_cpu_mode(self):
+    def test_async_native_cpu_mode_and_pauses(self):
+        """cpu mode; and with the thread stopped to read it (its Python frames read again then
+        must still end in the task's leaf frame)."""
         t = self.start("async")
         stacks, _ = collapsed(self, "--async", "--native", pid=t.pid)
         self.check_deflate_under_caller(stacks, caller="compress_task", above="<task compressor>")
+        stacks, err = collapsed(self, "--async", "--native", "--native-pause", "always", pid=t.pid)
+        self.check_deflate_under_caller(stacks, caller="compress_task", above="<task compressor>")
+        self.assertGreater(int(re.search(r"(\d+) thread pauses", err).group(1)), 50, err)
 
     def test_dump_async_native(self):
         """dump --async --native: the tasks listed, the running one's thread merged."""
