@@ -47,6 +47,16 @@ std::string export_prometheus(const DaemonMetrics& m) {
          static_cast<double>(m.pushes_dropped));
   metric(&out, "pyprofd_spool_bytes", "gauge", "Windows waiting in the push spool on disk.",
          static_cast<double>(m.spool_bytes));
+  metric(&out, "pyprofd_native_stacks_merged_total", "counter",
+         "Native stacks merged with their Python frames (--native).", static_cast<double>(m.native_merged));
+  metric(&out, "pyprofd_native_stacks_torn_total", "counter",
+         "Native stacks dropped because they did not pair with the Python frames (--native).",
+         static_cast<double>(m.native_torn));
+  metric(&out, "pyprofd_native_stacks_unavailable_total", "counter",
+         "Thread samples dropped for want of a native stack copy (--native).", static_cast<double>(m.native_unavailable));
+  metric(&out, "pyprofd_native_thread_pauses_total", "counter",
+         "Threads stopped briefly (ptrace) to read their native stacks (--native-pause).",
+         static_cast<double>(m.native_pauses));
   return out;
 }
 

@@ -23,6 +23,11 @@ struct DaemonMetrics {
   uint64_t pushes_failed = 0;     // counter: failed attempts (each retry counts)
   uint64_t pushes_dropped = 0;    // counter: windows dropped from a full spool
   uint64_t spool_bytes = 0;       // gauge: windows waiting on disk
+  // --native
+  uint64_t native_merged = 0;       // counter: native stacks merged with their Python frames
+  uint64_t native_torn = 0;         // counter: native and Python stacks that did not pair (dropped)
+  uint64_t native_unavailable = 0;  // counter: threads with no native copy at a tick (dropped)
+  uint64_t native_pauses = 0;       // counter: threads stopped (ptrace) to read their native stacks
 };
 
 }  // namespace pyprofd

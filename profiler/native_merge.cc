@@ -95,4 +95,10 @@ bool merge_native(const std::vector<RawFrame>& python, const std::vector<NativeF
   return true;
 }
 
+size_t leaf_tail(const std::vector<MergedFrame>& merged) {
+  size_t n = 0;
+  while (n < merged.size() && merged[n].python < 0) ++n;
+  return n;
+}
+
 }  // namespace pyprofd

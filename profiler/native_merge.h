@@ -39,4 +39,8 @@ bool is_call_machinery(const std::string& name);
 bool merge_native(const std::vector<RawFrame>& python, const std::vector<NativeFrameRef>& native, bool complete,
                   bool all, std::vector<MergedFrame>* out);
 
+// --async: how many of a merged stack's first frames are native, below its innermost Python
+// frame (what that frame called into): the tail a running task's stack takes.
+size_t leaf_tail(const std::vector<MergedFrame>& merged);
+
 }  // namespace pyprofd

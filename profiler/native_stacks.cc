@@ -15,6 +15,10 @@ namespace pyprofd {
 namespace {
 constexpr int64_t kMapsRefreshNs = 1000 * 1000 * 1000;  // new libraries (dlopen) show within a second
 constexpr int64_t kMapsRetryNs = 100 * 1000 * 1000;     // ... or at once when a stack runs into one
+
+// A thread's CPU time runs slower than the clock when it shares a core: copies every
+// quarter tick of CPU time keep one within two ticks of wall time at a 25 % share.
+uint64_t perf_period(uint64_t tick_ns) { return std::max<uint64_t>(tick_ns / 4, 100 * 1000); }
 }  // namespace
 
 NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t period_ns)
@@ -22,9 +26,7 @@ NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t per
       options_(options),
       period_ns_(period_ns),
       unwinder_(pid, "/proc/" + std::to_string(pid) + "/root"),
-      // A thread's CPU time runs slower than the clock when it shares a core: copies every
-      // quarter tick of CPU time keep one within two ticks of wall time at a 25 % share.
-      perf_(std::max<uint64_t>(period_ns / 4, 100 * 1000)),
+      perf_(perf_period(period_ns)),
       pausing_(options.pause == NativePause::kAlways) {
   refresh_maps();
 }
@@ -44,6 +46,10 @@ void NativeStacks::refresh_maps() {
       exec.push_back(NativeMapping{m.start, m.end, m.offset, m.path});
   SPDLOG_DEBUG("pid {}: {} executable file mappings", pid_, exec.size());
   unwinder_.set_mappings(exec);
+}
+
+void NativeStacks::set_tick(uint64_t period_ns) {
+  if (perf_period(period_ns) != perf_.period_ns()) perf_.set_period(perf_period(period_ns));
 }
 
 void NativeStacks::begin_tick(const std::vector<pid_t>& tids) {

@@ -53,6 +53,9 @@ class NativeStacks {
              std::vector<MergedFrame>* out, std::string* why, NativeStats* stats);
 
   bool pausing() const { return pausing_; }
+  // The tick period changed (the daemon's CPU budget): perf copies follow it. A ring holds
+  // ten copies and drops newer ones when full, so copies must not outpace the ticks.
+  void set_tick(uint64_t period_ns);
   // "libz.so.1!deflate", "python3.11+0x1234" without a symbol.
   static std::string frame_name(const MergedFrame& f);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -70,6 +71,14 @@ int PerfStacks::open(pid_t tid) {
   r.base = static_cast<uint8_t*>(base);
   rings_[tid] = std::move(r);
   return 0;
+}
+
+void PerfStacks::set_period(uint64_t period_ns) {
+  period_ns_ = period_ns;
+  for (auto& [tid, r] : rings_) {
+    uint64_t p = period_ns;
+    ioctl(r.fd, PERF_EVENT_IOC_PERIOD, &p);  // a failure keeps the old period: copies older or more often
+  }
 }
 
 void PerfStacks::retain_only(const std::vector<pid_t>& live) {

@@ -30,6 +30,8 @@ class PerfStacks {
   // tid's newest sample if the thread has used at most max_cpu_ns of CPU since, or nullptr.
   const NativeCapture* latest(pid_t tid, uint64_t max_cpu_ns) const;
   uint64_t period_ns() const { return period_ns_; }
+  // A new period for every ring (PERF_EVENT_IOC_PERIOD) and the ones opened later.
+  void set_period(uint64_t period_ns);
 
  private:
   struct Ring {

@@ -53,6 +53,11 @@ ProcessSampler::ProcessSampler(std::unique_ptr<PythonProcess> proc, const Sampli
     native_ = std::make_unique<NativeStacks>(proc_->pid, options_.native, options_.interval_ns);
 }
 
+void ProcessSampler::set_interval(uint64_t interval_ns) {
+  options_.interval_ns = interval_ns;
+  if (native_) native_->set_tick(interval_ns);
+}
+
 const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
   static const std::string kNone;
   // 0: a task whose thread is not known; it has no name to find (and looking for one
@@ -191,6 +196,34 @@ bool ProcessSampler::resolve_native(ThreadSample& t, SamplingStats* stats) {
   return true;
 }
 
+const std::vector<StackFrame>* ProcessSampler::native_tail(uint64_t native_id, SamplingStats* stats) {
+  auto [entry, fresh] = tails_.try_emplace(native_id);
+  NativeTail& tail = entry->second;
+  if (!fresh) return tail.ok ? &tail.frames : nullptr;
+  auto th = std::find_if(threads_.begin(), threads_.end(), [&](const ThreadSample& t) { return t.ts.native_id == native_id; });
+  if (!native_id || th == threads_.end() || th->status != WalkStatus::kOk || th->frames.empty()) {
+    ++stats->native.unavailable;
+    return nullptr;
+  }
+  // The task's stack was built from this walk; a pause re-reads it, and it must still end
+  // in the same frame for the tail to be that frame's.
+  const uint64_t leaf_frame = th->frames[0].frame, leaf_code = th->frames[0].code;
+  auto rewalk = [&] { reader_.walk(&*th); };
+  if (!native_->merge(static_cast<pid_t>(native_id), th->frames, rewalk, &merged_, &native_why_, &stats->native))
+    return nullptr;
+  if (th->status != WalkStatus::kOk || th->frames.empty() || th->frames[0].frame != leaf_frame ||
+      th->frames[0].code != leaf_code) {
+    ++stats->native.torn;
+    --stats->native.merged;
+    return nullptr;
+  }
+  // merged_ is innermost first; the tail root-first, as stacks are.
+  for (size_t i = leaf_tail(merged_); i-- > 0;)
+    tail.frames.push_back(StackFrame{native_function(merged_[i]), merged_[i].sym ? merged_[i].sym->line : 0});
+  tail.ok = true;
+  return &tail.frames;
+}
+
 void ProcessSampler::add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
                                 SamplingStats* stats, const std::vector<StackFrame>& stack) {
   if (stack.empty()) return;  // a thread between Python calls (e.g. starting up)
@@ -221,6 +254,7 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   asyncio_->read_running_loops(threads_);
   asyncio_->read_executor_threads(threads_);
   asyncio_->build_stacks(tasks_, threads_, &async_stacks_);
+  tails_.clear();
   bool cpu_mode = options_.mode == ProfileMode::kCpu;
   for (const auto& st : async_stacks_) {
     if (st.running) covered_.push_back(st.native_thread);
@@ -236,6 +270,11 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
       ++stats->invalid;
       ++stats->invalid_tasks;
       continue;
+    }
+    if (native_ && st.running) {  // the running task's leaf frame called into these
+      const std::vector<StackFrame>* tail = native_tail(st.native_thread, stats);
+      if (!tail) continue;
+      stack_.insert(stack_.end(), tail->begin(), tail->end());
     }
     auto t = thread_of_.find(st.native_thread);
     add_sample(st.native_thread, t == thread_of_.end() ? 0 : t->second,
@@ -303,15 +342,14 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   }
   // cpu mode emits only running tasks: with no thread of this process on a CPU there
   // is nothing to read (an idle service costs a stat read per thread, not a task walk).
-  covered_.clear();
-  if (options_.async_tasks && (!cpu_mode || !cpu_of_.empty())) sample_tasks(wall_ns, cpu_of_, stats);
-
-  if (native_) {
+  if (native_) {  // before the tasks: a running task's thread is merged there
     native_tids_.clear();
     for (const auto& t : threads_)
       if (t.weight && t.ts.native_id) native_tids_.push_back(static_cast<pid_t>(t.ts.native_id));
     native_->begin_tick(native_tids_);
   }
+  covered_.clear();
+  if (options_.async_tasks && (!cpu_mode || !cpu_of_.empty())) sample_tasks(wall_ns, cpu_of_, stats);
   for (auto& t : threads_) {
     if (!t.weight) continue;
     if (std::find(covered_.begin(), covered_.end(), t.ts.native_id) != covered_.end()) continue;

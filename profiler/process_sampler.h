@@ -50,6 +50,8 @@ class ProcessSampler {
   pid_t pid() const { return proc_->pid; }
   const PythonProcess& process() const { return *proc_; }
   size_t threads_seen() const { return threads_seen_.size(); }
+  // The tick period changed (set_rate): --native's perf copies follow it.
+  void set_interval(uint64_t interval_ns);
 
  private:
   const std::string& thread_name(uint64_t thread_id);
@@ -61,6 +63,10 @@ class ProcessSampler {
   // --native: t's stack merged with its native frames into stack_; false (counted) if not.
   bool resolve_native(ThreadSample& t, SamplingStats* stats);
   uint32_t native_function(const MergedFrame& f);
+  // --async --native: the native frames below the innermost Python frame of thread
+  // native_id (root-first), the leaf tail of the task running on it; merged once a tick.
+  // nullptr (counted in stats) when its stacks did not pair.
+  const std::vector<StackFrame>* native_tail(uint64_t native_id, SamplingStats* stats);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
   RunState run_state(uint64_t native_id, bool quick = false);  // quick: ThreadRunState::quick_state
@@ -99,6 +105,11 @@ class ProcessSampler {
   std::vector<pid_t> native_tids_;
   std::unordered_map<const NativeSymbol*, uint32_t> native_ids_;  // symbols are never freed
   std::string native_why_;
+  struct NativeTail {
+    bool ok = false;
+    std::vector<StackFrame> frames;
+  };
+  std::unordered_map<uint64_t, NativeTail> tails_;  // this tick's, by native thread id
   uint64_t ticks_ = 0;
   // cpu mode: run states read this tick (native id, state), and what the last full read saw.
   std::vector<std::pair<uint64_t, RunState>> tick_states_;

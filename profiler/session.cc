@@ -36,6 +36,7 @@ bool SamplingSession::attach_root(pid_t pid, AttachError* err) {
 
 void SamplingSession::adopt(std::unique_ptr<ProcessSampler> sampler) {
   pid_t pid = sampler->pid();
+  if (interval_ns_) sampler->set_interval(interval_ns_);  // built with the rate at start
   summary_.pids.insert(pid);
   samplers_[pid] = std::move(sampler);
   std::lock_guard<std::mutex> lock(handoff_mu_);
@@ -237,6 +238,8 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
       next = now + period;
       deadline = next + jitter(rng);
       new_rate_hz_ = 0;
+      interval_ns_ = static_cast<uint64_t>(period);
+      for (auto& [pid, s] : samplers_) s->set_interval(interval_ns_);
     }
 
     uint64_t before = summary_.stats.samples;

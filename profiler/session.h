@@ -118,6 +118,7 @@ class SamplingSession {
   pid_t root_ = 0;
   ChildScanner children_;          // the tree's /proc children files, kept open (by the thread that scans)
   double new_rate_hz_ = 0;  // set_rate's, 0 when none is pending
+  uint64_t interval_ns_ = 0;  // the tick period since a set_rate (0: options_.sampling's), for samplers adopted later
   // Shared with the attaching thread: processes attached there, and the pids sampled or
   // handed over (what sampled_pids() answers).
   mutable std::mutex handoff_mu_;

@@ -103,8 +103,12 @@ void add_threads(const PythonProcess& proc, const std::vector<ThreadSample>& sam
   }
 }
 
-constexpr uint64_t kNativePeriodNs = 1000 * 1000;  // dump: perf copies a running thread's stack every ms
-constexpr useconds_t kNativeWaitUs = 30 * 1000;    // ... for this long before the stacks are merged
+// dump: perf copies a running thread's stack every 4 ms of its CPU time (a quarter of this),
+// for kNativeWaitUs before the stacks are merged. A ring holds ten copies and drops the
+// newer ones when full: at every 0.25 ms, 30 ms filled it in 2.5 ms, and a busy thread's
+// newest copy was always too old ("no native sample").
+constexpr uint64_t kNativePeriodNs = 16 * 1000 * 1000;
+constexpr useconds_t kNativeWaitUs = 30 * 1000;
 
 SnapshotFrame native_frame(CodeCache& codes, const std::vector<RawFrame>& py, const MergedFrame& m) {
   if (m.python >= 0) return frame_of(codes, py[m.python].code, py[m.python].byte_offset);

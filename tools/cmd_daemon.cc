@@ -182,6 +182,10 @@ class DaemonLoop {
     m.samples = s.stats.samples;
     m.invalid_samples = s.stats.invalid;
     m.ticks = s.ticks;
+    m.native_merged = s.stats.native.merged;
+    m.native_torn = s.stats.native.torn;
+    m.native_unavailable = s.stats.native.unavailable;
+    m.native_pauses = s.stats.native.pauses;
   }
 
   const DaemonArgs& args_;
@@ -204,6 +208,8 @@ SessionOptions session_options(const DaemonArgs& a, DaemonLoop* loop) {
   o.keep_running = true;
   o.sampling.mode = a.mode == "wall" ? ProfileMode::kWall : ProfileMode::kCpu;
   o.sampling.async_tasks = a.async_tasks;
+  o.sampling.native = a.native;
+  o.sampling.interval_ns = static_cast<uint64_t>(1e9 / a.rate);
   o.on_tick = [loop] { loop->tick(); };
   o.attach_elsewhere = true;
   o.on_attached = [loop](const PythonProcess& proc) { loop->scanner().note_attached(proc); };

@@ -223,7 +223,6 @@ int parse_record_args(const std::vector<std::string>& all_args, RecordArgs* a) {
   a->async_tasks = vm.count("async") > 0;
   std::string error;
   if (!read_native_options(vm, a->native_pause, &a->native, &error)) return fail(kExitUsage, "record: " + error);
-  if (a->native.enabled && a->async_tasks) return fail(kExitUsage, "record: --native and --async cannot be combined yet");
   return check_record_args(a);
 }
 

@@ -12,6 +12,7 @@
 #include "exporters/atomic_file.h"
 #include "exporters/formats.h"
 #include "tools/cli.h"
+#include "tools/native_options.h"
 #include "tools/parse_options.h"
 
 namespace po = boost::program_options;
@@ -176,9 +177,12 @@ int parse_daemon_args(const std::vector<std::string>& args, DaemonArgs* a) {
       "keep the daemon's CPU under this % of one core by lowering the rate (default 1; 0: no budget)")(
       "config", po::value<std::string>(&a->config),
       "read options from this file (one 'name = value' per line, names as the flags; flags win)");
+  add_native_options(opts, &a->native_pause);
   po::variables_map vm;
   if (int code = parse_options(args, opts, "daemon", &vm); code >= 0) return code;
   if (int code = read_config(opts, a->config, &vm); code >= 0) return code;
+  std::string error;
+  if (!read_native_options(vm, a->native_pause, &a->native, &error)) return usage(error);
   int rc = check_formats(a, formats);
   if (rc < 0) rc = check_labels(a, labels);
   return rc < 0 ? check_values(a) : rc;

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "profiler/native_stacks.h"
+
 namespace pyprofd::cli {
 
 struct DaemonArgs {
@@ -31,6 +33,8 @@ struct DaemonArgs {
   uint64_t spool_max = 64ull << 20;
   std::string config;     // --config FILE, "" for none
   double max_cpu = 1;     // --max-cpu PERCENT of one core (default 1), 0 for no budget
+  NativeOptions native;   // --native, --native-all, --native-pause (as record)
+  std::string native_pause;
 };
 
 // Fills *a. -1 to go on, else the exit code (help shown, or one line on stderr).

@@ -5,8 +5,9 @@ namespace po = boost::program_options;
 namespace pyprofd::cli {
 
 void add_native_options(po::options_description& opts, std::string* pause) {
-  opts.add_options()("native", "also unwind each thread's native (C) stack and merge it with the Python frames")(
-      "native-all", "with --native: keep the interpreter's own call machinery and start-up frames")(
+  // Switches that also read from the daemon's --config file ("native = true").
+  opts.add_options()("native", po::bool_switch(), "also unwind each thread's native (C) stack and merge it with the Python frames")(
+      "native-all", po::bool_switch(), "with --native: keep the interpreter's own call machinery and start-up frames")(
       "native-pause", po::value<std::string>(pause)->default_value("auto"),
       "with --native: never|auto|always stop a thread briefly (ptrace) to read its native stack; auto only "
       "where perf events are not allowed");
@@ -14,8 +15,8 @@ void add_native_options(po::options_description& opts, std::string* pause) {
 
 bool read_native_options(const po::variables_map& vm, const std::string& pause, NativeOptions* out,
                          std::string* error) {
-  out->enabled = vm.count("native") > 0;
-  out->all = vm.count("native-all") > 0;
+  out->enabled = vm.count("native") && vm["native"].as<bool>();
+  out->all = vm.count("native-all") && vm["native-all"].as<bool>();
   if (pause == "never") out->pause = NativePause::kNever;
   else if (pause == "auto") out->pause = NativePause::kAuto;
   else if (pause == "always") out->pause = NativePause::kAlways;

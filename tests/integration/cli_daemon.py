@@ -44,6 +44,15 @@ class DaemonCli(unittest.TestCase):
         self.assertRefused(daemon("--all", "--label", "novalue"), "KEY=VALUE")
         self.assertRefused(daemon("--all", "--log-level", "loud"), "--log-level")
 
+    def test_bad_native_flags(self):
+        self.assertRefused(daemon("--all", "--native-all"), "need --native")
+        self.assertRefused(daemon("--all", "--native", "--native-pause", "sometimes"), "--native-pause", "sometimes")
+        # From --config too: its switches take "= true".
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("all = true\nnative-all = true\n")
+            f.flush()
+            self.assertRefused(daemon("--config", f.name), "need --native")
+
     def test_busy_port(self):
         s = socket.socket()
         self.addCleanup(s.close)

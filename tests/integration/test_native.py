@@ -5,12 +5,15 @@ headers, the target never stopped in the default mode, and the pause fallback fo
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+import urllib.request
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -44,13 +47,27 @@ def collapsed(test, *args, pid):
                              "-o", path, *args)
     err = res.stderr.decode(errors="replace")
     test.assertEqual(res.returncode, 0, err)
+    return parse_collapsed(path), err
+
+
+def parse_collapsed(path):
+    """{root-first tuple of names: count} of a collapsed-stacks file, names without (file:line)."""
     stacks = {}
     with open(path) as f:
         for line in f:
             stack, count = line.rstrip("\n").rsplit(" ", 1)
             names = tuple(re.sub(r" \([^()]*:\d+\)$", "", frame) for frame in stack.split(";"))
             stacks[names] = stacks.get(names, 0) + int(count)
-    return stacks, err
+    return stacks
+
+
+# The daemon test's parent: found by --match, it starts the zlib target (whose command line
+# does not match), which only --subprocesses finds; prints the child's pid.
+PARENT = """import subprocess, sys
+child = subprocess.Popen([sys.executable, sys.argv[1], "-1", "-1", "zlib"])
+print(child.pid, flush=True)
+child.wait()
+"""
 
 
 def dump(test, pid, *args):
@@ -81,23 +98,26 @@ class NativeTest(unittest.TestCase):
         t.wait_ready()
         return t
 
-    def check_deflate_under_caller(self, stacks):
-        """Most samples: compress_loop, then zlib's compress, then zlib's deflate code, in that order.
-        zlib.compress's C function is named where the image has symbols; Debian's static builds
-        are stripped and link the zlib module in: there it is an unnamed frame of the executable."""
+    def check_deflate_under_caller(self, stacks, caller="compress_loop", above=None):
+        """Most samples: caller, then zlib's compress, then zlib's deflate code, in that order
+        (and `above` before caller, if given). zlib.compress's C function is named where the image
+        has symbols; Debian's static builds are stripped and link the zlib module in: there it is
+        an unnamed frame of the executable."""
         good = 0
         for names, count in stacks.items():
-            if "compress_loop" not in names:
+            if caller not in names:
                 continue
-            below = names[names.index("compress_loop") + 1:]
+            if above and (above not in names or names.index(above) > names.index(caller)):
+                continue
+            below = names[names.index(caller) + 1:]
             z = [i for i, n in enumerate(below) if re.match(r"^libz\.so\.1!deflate", n)]
             c = [i for i, n in enumerate(below) if not n.startswith("libz") and
                  ("compress" in n.split("!")[-1] or re.match(r"^python3\.\d+\+0x", n))]
             if z and c and c[0] < z[0]:
                 good += count
         total = sum(stacks.values())
-        self.assertGreater(good, total // 2, "deflate under compress under compress_loop in %d of %d: %s"
-                           % (good, total, sorted(stacks.items(), key=lambda kv: -kv[1])[:5]))
+        self.assertGreater(good, total // 2, "deflate under compress under %s in %d of %d: %s"
+                           % (caller, good, total, sorted(stacks.items(), key=lambda kv: -kv[1])[:5]))
 
     def test_zlib_deflate_under_compress(self):
         t = self.start("zlib")
@@ -111,6 +131,105 @@ class NativeTest(unittest.TestCase):
         self.assertTrue(stacks)
         for names in stacks:
             self.assertEqual(names[-1], "compress_loop", names)
+
+    def test_async_native_tail_of_the_running_task(self):
+        """--async --native (wall mode): the running task's stack ends in the native frames its
+        leaf coroutine called; a suspended task's ends in its coroutine."""
+        t = self.start("async")
+        stacks, err = collapsed(self, "--async", "--native", "--mode", "wall", pid=t.pid)
+        self.assertRegex(err, r"native stacks: [1-9]\d* merged")
+        running = {n: c for n, c in stacks.items() if "<task compressor>" in n}
+        self.check_deflate_under_caller(running, caller="compress_task", above="<task compressor>")
+        sleeping = [n for n in stacks if "<task sleeper>" in n]
+        self.assertTrue(sleeping, stacks)
+        for names in sleeping:  # idle_task in asyncio.sleep's coroutine: Python frames to the leaf
+            self.assertEqual(names[-2:], ("idle_task", "sleep"), names)
+
+    def test_async_native_cpu_mode_and_pauses(self):
+        """cpu mode; and with the thread stopped to read it (its Python frames read again then
+        must still end in the task's leaf frame)."""
+        t = self.start("async")
+        stacks, _ = collapsed(self, "--async", "--native", pid=t.pid)
+        self.check_deflate_under_caller(stacks, caller="compress_task", above="<task compressor>")
+        stacks, err = collapsed(self, "--async", "--native", "--native-pause", "always", pid=t.pid)
+        self.check_deflate_under_caller(stacks, caller="compress_task", above="<task compressor>")
+        self.assertGreater(int(re.search(r"(\d+) thread pauses", err).group(1)), 50, err)
+
+    def test_dump_async_native(self):
+        """dump --async --native: the tasks listed, the running one's thread merged."""
+        t = self.start("async")
+        for attempt in range(5):  # a running thread's copy may not pair at one instant: look again
+            d = dump(self, t.pid, "--async")
+            main = [th for th in d["threads"] if th["native_thread_id"] == t.pid][0]
+            names = [f["function"] for f in main["frames"]]
+            if "native_error" not in main and any(re.match(r"^libz\.so\.1!deflate", n) for n in names):
+                break
+        self.check_deflate_under_caller({tuple(reversed(names)): 1}, caller="compress_task")
+        self.assertEqual({x["name"] for x in d["tasks"]} >= {"compressor", "sleeper"}, True, d["tasks"])
+
+    def test_daemon_native(self):
+        """daemon --native: a process its rescan finds (--match) and that one's child (found by
+        --subprocesses) are read through perf events (no pause); the windows show deflate under
+        compress under compress_loop; /metrics counts the merged stacks and passes promtool.
+        A small --max-cpu lowers the rate: perf copies follow the ticks (copies at 200 Hz's pace
+        filled the rings between ticks at 20 Hz and most stacks had no fresh copy)."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        wdir, log = os.path.join(tmp.name, "w"), os.path.join(tmp.name, "daemon.log")
+        os.mkdir(wdir)
+        tag = "native-daemon-" + uuid.uuid4().hex
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", tag, "--subprocesses", "--native",
+                                   "--window", "1", "--keep", "30", "--rate", "200", "--max-cpu", "0.3", "--dir", wdir,
+                                   "--formats", "collapsed", "--listen", "127.0.0.1:0", "--log-file", log],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(common.terminate, daemon)
+
+        def log_text():
+            with open(log, errors="replace") as f:
+                return f.read()
+        port = common.wait_for(lambda: os.path.exists(log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                                                         log_text()), 10, "the listening line")
+        base = "http://127.0.0.1:%s" % port.group(1)
+
+        parent = subprocess.Popen([CONFIG["python"], "-c", PARENT, SCRIPT, tag], stdout=subprocess.PIPE)
+        self.addCleanup(parent.wait, timeout=30)
+        self.addCleanup(os.kill, parent.pid, signal.SIGKILL)
+        child = int(parent.stdout.readline())
+        parent.stdout.close()
+        self.addCleanup(lambda: os.path.exists("/proc/%d" % child) and os.kill(child, signal.SIGKILL))
+        common.wait_for(lambda: "attached process %d " % child in log_text(), 10, "attach of the child")
+
+        def windows():
+            stacks = {}
+            for name in os.listdir(wdir):
+                if name.endswith(".folded"):
+                    for k, v in parse_collapsed(os.path.join(wdir, name)).items():
+                        stacks[k] = stacks.get(k, 0) + v
+            return stacks
+        common.wait_for(lambda: re.search(r"--max-cpu 0\.3 %: sampling at", log_text()), 15, "a lower rate")
+        common.wait_for(lambda: sum(c for n, c in windows().items() if "compress_loop" in n) >= 100, 30,
+                        "100 samples of compress_loop in the windows")
+        self.check_deflate_under_caller({n: c for n, c in windows().items() if "compress_loop" in n})
+
+        def metrics():
+            with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+                text = r.read()
+            check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+) (\S+)$", text.decode(), re.M)}
+        m1 = metrics()
+        self.assertGreater(m1["pyprofd_native_stacks_merged_total"], 50, m1)
+        self.assertEqual(m1["pyprofd_native_thread_pauses_total"], 0, m1)
+        self.assertIn("pyprofd_native_stacks_torn_total", m1)
+        # At the lowered rate (the budget keeps lowering it): nearly every stack has its copy.
+        merged = "pyprofd_native_stacks_merged_total"
+        m2 = common.wait_for(lambda: (lambda m: m[merged] - m1[merged] >= 30 and m)(metrics()), 30, "30 more stacks")
+        missing = m2["pyprofd_native_stacks_unavailable_total"] - m1["pyprofd_native_stacks_unavailable_total"]
+        self.assertLess(missing, (m2[merged] - m1[merged]) / 5, (m1, m2, log_text()[-2000:]))
+
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+        self.assertEqual(daemon.returncode, 0, err)
 
     def test_dump_sleep_under_python_caller(self):
         t = self.start("sleep")

@@ -1,8 +1,11 @@
 # Targets for test_native. Usage: python native_target.py READY_FD WAIT_FD MODE [EXT_DIR]
 #   zlib:  compress_loop() calls zlib.compress on a large buffer, forever
+#   async: the same in an asyncio task named "compressor" (compress_task), awaited by main's task;
+#          a task named "sleeper" (idle_task) waits in asyncio.sleep meanwhile
 #   sleep: sleeper() sits in time.sleep
 #   ext:   outer() -> pyprofd_callback.call_back (C) -> inner() -> time.sleep (EXT_DIR holds the module)
 #   spin:  outer() -> call_back (C) -> spin(), a busy Python loop
+import asyncio
 import os
 import sys
 import time
@@ -19,6 +22,24 @@ def compress_loop(ready_fd):
     ready(ready_fd)
     while True:
         zlib.compress(data, 6)
+
+
+async def compress_task(data, ready_fd):
+    ready(ready_fd)
+    while True:
+        zlib.compress(data, 6)
+        await asyncio.sleep(0)
+
+
+async def idle_task():
+    await asyncio.sleep(1000)
+
+
+async def compress_main(ready_fd):
+    data = os.urandom(1 << 16) * 64
+    idle = asyncio.create_task(idle_task(), name="sleeper")
+    await asyncio.create_task(compress_task(data, ready_fd), name="compressor")
+    await idle
 
 
 def sleeper(ready_fd):
@@ -48,6 +69,8 @@ def main():
     ready_fd, mode = int(sys.argv[1]), sys.argv[3]
     if mode == "zlib":
         compress_loop(ready_fd)
+    elif mode == "async":
+        asyncio.run(compress_main(ready_fd))
     elif mode == "sleep":
         sleeper(ready_fd)
     else:

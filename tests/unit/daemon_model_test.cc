@@ -77,6 +77,7 @@ TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
   DaemonMetrics m;
   m.samples = 12;
   m.cpu_seconds = 0.5;
+  m.native_torn = 3;
   std::string text = export_prometheus(m);
   std::istringstream in(text);
   std::string line, help, type;
@@ -95,11 +96,12 @@ TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
       ++metrics;
     }
   }
-  EXPECT_EQ(metrics, 16);  // 9, 4 for --push, 3 for window files that wait to be written
+  EXPECT_EQ(metrics, 20);  // 9, 4 for --push, 3 for window files that wait to be written, 4 for --native
   EXPECT_NE(text.find("# TYPE pyprofd_windows_pending gauge\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE pyprofd_window_write_failures_total counter\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_samples_total 12\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_cpu_seconds_total 0.5\n"), std::string::npos);
+  EXPECT_NE(text.find("pyprofd_native_stacks_torn_total 3\n"), std::string::npos);
 }
 
 }  // namespace

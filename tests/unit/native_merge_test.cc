@@ -41,6 +41,21 @@ TEST(NativeMerge, EachLoopTakesItsFramesInOrderAndMachineryIsHidden) {
   EXPECT_EQ(m.size(), 10u);  // everything kept with --native-all
 }
 
+TEST(NativeMerge, LeafTailIsTheNativeFramesBelowTheInnermostPythonFrame) {
+  auto s = make({"deflate", "zlib_compress", "cfunction_vectorcall_O", "_PyEval_EvalFrameDefault", "call_back",
+                 "_PyEval_EvalFrameDefault", "main"},
+                {{1, true}, {2, true}});
+  std::vector<MergedFrame> m;
+  ASSERT_TRUE(merge_native(s.python, s.native, true, false, &m));
+  EXPECT_EQ(leaf_tail(m), 2u);  // deflate, zlib_compress; not call_back between the Python frames
+  ASSERT_TRUE(merge_native(s.python, s.native, true, true, &m));
+  EXPECT_EQ(leaf_tail(m), 3u);  // --native-all keeps the call machinery
+  auto python_leaf = make({"_PyEval_EvalFrameDefault", "main"}, {{1, true}});
+  ASSERT_TRUE(merge_native(python_leaf.python, python_leaf.native, true, false, &m));
+  EXPECT_EQ(leaf_tail(m), 0u);
+  EXPECT_EQ(leaf_tail({}), 0u);
+}
+
 TEST(NativeMerge, CountsThatDisagreeAreTorn) {
   std::vector<MergedFrame> m;
   auto more_loops = make({"f", "_PyEval_EvalFrameDefault", "_PyEval_EvalFrameDefault"}, {{1, true}});
