@@ -207,8 +207,9 @@ class NativeTest(unittest.TestCase):
                         stacks[k] = stacks.get(k, 0) + v
             return stacks
         common.wait_for(lambda: re.search(r"--max-cpu 0\.3 %: sampling at", log_text()), 15, "a lower rate")
-        common.wait_for(lambda: sum(c for n, c in windows().items() if "compress_loop" in n) >= 100, 30,
-                        "100 samples of compress_loop in the windows")
+        # The budget may take the rate down to 1 Hz on a loaded machine (CI runs tests side by side).
+        common.wait_for(lambda: sum(c for n, c in windows().items() if "compress_loop" in n) >= 40, 60,
+                        "40 samples of compress_loop in the windows")
         self.check_deflate_under_caller({n: c for n, c in windows().items() if "compress_loop" in n})
 
         def metrics():
@@ -218,12 +219,12 @@ class NativeTest(unittest.TestCase):
             self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
             return {m.group(1): float(m.group(2)) for m in re.finditer(r"^(pyprofd_\w+) (\S+)$", text.decode(), re.M)}
         m1 = metrics()
-        self.assertGreater(m1["pyprofd_native_stacks_merged_total"], 50, m1)
+        self.assertGreater(m1["pyprofd_native_stacks_merged_total"], 20, m1)
         self.assertEqual(m1["pyprofd_native_thread_pauses_total"], 0, m1)
         self.assertIn("pyprofd_native_stacks_torn_total", m1)
         # At the lowered rate (the budget keeps lowering it): nearly every stack has its copy.
         merged = "pyprofd_native_stacks_merged_total"
-        m2 = common.wait_for(lambda: (lambda m: m[merged] - m1[merged] >= 30 and m)(metrics()), 30, "30 more stacks")
+        m2 = common.wait_for(lambda: (lambda m: m[merged] - m1[merged] >= 20 and m)(metrics()), 60, "20 more stacks")
         missing = m2["pyprofd_native_stacks_unavailable_total"] - m1["pyprofd_native_stacks_unavailable_total"]
         self.assertLess(missing, (m2[merged] - m1[merged]) / 5, (m1, m2, log_text()[-2000:]))
 
