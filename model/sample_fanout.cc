@@ -40,6 +40,12 @@ Profile SampleFanout::rotate(int64_t start_ns) {
   Profile done = std::move(window_);
   window_ = empty(start_ns);
   finish(&done, start_ns);
+  for (int pid : forgotten_earlier_) {
+    process_labels_.erase(pid);
+    samples_.erase(pid);
+  }
+  forgotten_earlier_.swap(forgotten_);
+  forgotten_.clear();
   return done;
 }
 
@@ -80,9 +86,16 @@ void SampleFanout::set_labels(std::vector<std::pair<std::string, std::string>> l
   labels_ = std::move(labels);
 }
 
+void SampleFanout::forget_process(int pid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  forgotten_.insert(pid);
+}
+
 void SampleFanout::set_process_labels(int pid, std::vector<std::pair<std::string, std::string>> labels) {
   std::lock_guard<std::mutex> lock(mu_);
   process_labels_[pid] = std::move(labels);
+  forgotten_.erase(pid);  // the pid of a new process
+  forgotten_earlier_.erase(pid);
 }
 
 uint64_t SampleFanout::samples_of(int pid) const {

@@ -36,6 +36,10 @@ class SampleFanout final : public SampleSink {
   // Labels added to every sample, and to one process's samples.
   void set_labels(std::vector<std::pair<std::string, std::string>> labels);
   void set_process_labels(int pid, std::vector<std::pair<std::string, std::string>> labels);
+  // A process no longer sampled: its labels and count go at the second rotation from now
+  // (the window, and a live request, that may hold its last samples still get its labels).
+  // A daemon following respawning workers would otherwise keep every pid it ever saw.
+  void forget_process(int pid);
 
   // The sampling rate from now on (the period of the current and later windows).
   void set_rate(double hz);
@@ -56,6 +60,7 @@ class SampleFanout final : public SampleSink {
   std::vector<std::pair<std::string, std::string>> labels_;
   std::map<int, std::vector<std::pair<std::string, std::string>>> process_labels_;
   std::map<int, uint64_t> samples_;
+  std::set<int> forgotten_, forgotten_earlier_;  // by forget_process: since the last rotation, before it
 };
 
 }  // namespace pyprofd

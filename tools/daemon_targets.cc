@@ -140,8 +140,11 @@ void TargetScanner::try_attach(pid_t pid) {
 // Failures are kept while their process is selected: one that exited is no longer
 // listed (no read of each failed process's stat file each second).
 void TargetScanner::forget_gone(const std::set<pid_t>& sampled, const std::set<pid_t>& selected) {
-  for (pid_t pid : sampled_)
-    if (!sampled.count(pid)) spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
+  for (pid_t pid : sampled_) {
+    if (sampled.count(pid)) continue;
+    spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
+    state_->fanout.forget_process(pid);
+  }
   for (auto it = failed_.begin(); it != failed_.end();) {
     if (selected.count(it->first)) {
       ++it;
@@ -172,6 +175,7 @@ void TargetScanner::release_unselected(const std::set<pid_t>& selected) {
     for (pid_t p : released) {
       state_->targets.erase(p);
       sampled_.erase(p);  // not "exited"
+      state_->fanout.forget_process(p);
     }
     it = roots_.erase(it);
   }

@@ -73,6 +73,29 @@ TEST(SampleFanout, LabelsReachPprofAsStrings) {
   EXPECT_EQ(labels[9], (std::set<std::string>{"env=test"}));
 }
 
+// A respawning worker's pid must not stay in every window's labels forever, yet the
+// window holding its last samples still names it.
+TEST(SampleFanout, ForgottenProcessLabelsGoAfterTheirLastWindow) {
+  SampleFanout f(ProfileMode::kCpu, 100);
+  f.set_process_labels(7, {{"process", "worker"}});
+  f.set_process_labels(8, {{"process", "master"}});
+  f.add(SampleLabels{7, 7, "", ""}, stack(f, "hot"), 10);
+  f.forget_process(7);
+  Profile last = f.rotate(1000);  // the window with 7's last samples
+  EXPECT_EQ(last.process_labels.count(7), 1u);
+  EXPECT_EQ(f.samples_of(7), 1u);
+  EXPECT_EQ(f.rotate(2000).process_labels.count(7), 1u);  // a request open across it may still need them
+  Profile after = f.rotate(3000);
+  EXPECT_EQ(after.process_labels.count(7), 0u);
+  EXPECT_EQ(after.process_labels.count(8), 1u);
+  EXPECT_EQ(f.samples_of(7), 0u);
+  // A new process with the same pid keeps its labels.
+  f.forget_process(8);
+  f.set_process_labels(8, {{"process", "new"}});
+  f.rotate(4000);
+  EXPECT_EQ(f.rotate(5000).process_labels.at(8).front().second, "new");
+}
+
 TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
   DaemonMetrics m;
   m.samples = 12;
