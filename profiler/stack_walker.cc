@@ -205,11 +205,16 @@ WalkStatus StackWalker::check_top(uint64_t tstate, const ThreadState& ts, uint64
 }
 
 // Re-reads the top-of-stack pointer (through the cframe on 3.11–3.12).
+// 3.11–3.12: both pointers in one call (the thread state's first, as before): the
+// cframe's is only looked at when the thread state still names the same cframe.
 bool StackWalker::top_still(uint64_t tstate, const ThreadState& ts, uint64_t top) {
   uint64_t now = 0;
-  if (!mem_.read(tstate + l_.ts_frame, &now, sizeof now)) return false;
-  if (!l_.has_cframe) return now == top;
-  return now == ts.frame && now && mem_.read(now + l_.cframe_current_frame, &now, sizeof now) && now == top;
+  if (!l_.has_cframe) return mem_.read(tstate + l_.ts_frame, &now, sizeof now) && now == top;
+  if (!ts.frame) return false;
+  uint64_t current = 0;
+  ReadOp ops[2] = {{tstate + l_.ts_frame, &now, sizeof now}, {ts.frame + l_.cframe_current_frame, &current, sizeof current}};
+  mem_.readv(ops, 2);
+  return ops[0].ok && ops[1].ok && now == ts.frame && current == top;
 }
 
 // kFrameObjects: executing (or unwinding) frames only; a freed frame keeps its f_back
