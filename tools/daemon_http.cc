@@ -16,6 +16,7 @@
 #include "exporters/pprof.h"
 #include "exporters/prometheus.h"
 #include "profiler/clock.h"
+#include "tools/http_deadline.h"
 #include "tools/http_query.h"
 
 namespace pyprofd::cli {
@@ -35,6 +36,17 @@ constexpr size_t kMaxBodyBytes = 16 << 10;
 constexpr time_t kReadTimeoutS = 5;
 constexpr time_t kWriteTimeoutS = 10;
 constexpr size_t kMaxRequestsPerConnection = 20;
+// A client may take this long to send one request and read the answer before (timeouts
+// being per recv) it is disconnected; PYPROFD_HTTP_REQUEST_SECONDS overrides it (tests).
+constexpr double kRequestCapS = 30;
+
+std::chrono::milliseconds request_cap() {
+  const char* env = std::getenv("PYPROFD_HTTP_REQUEST_SECONDS");
+  double s = env ? std::strtod(env, nullptr) : kRequestCapS;
+  if (!(s >= 1 && s <= 3600)) s = kRequestCapS;
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
+
 void reply_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(message + "\n", "text/plain; charset=utf-8");
@@ -72,6 +84,7 @@ struct DaemonHttp::Impl {
   httplib::Server server;
   std::thread thread;
   std::atomic<int> profiles{0};  // open /profile requests
+  int port = 0;                  // bound port: the deadline watchdog finds connections by it
 
   void profile(const HttpQuery& q, httplib::Response& res) {
     if (++profiles > kMaxProfileRequests) {
@@ -132,6 +145,7 @@ struct DaemonHttp::Impl {
   }
 
   void serve(const httplib::Request& req, httplib::Response& res) {
+    HttpDeadlines::HandlerRunning running;  // the wait of /profile is not the client's time
     HttpQuery q = parse_http_query(req.path, req.params);
     if (q.status != 200) return reply_error(res, q.status, q.error);
     switch (q.endpoint) {
@@ -145,7 +159,7 @@ struct DaemonHttp::Impl {
   }
 
   void routes() {
-    server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+    server.new_task_queue = [this] { return new HttpDeadlines(kHttpThreads, port, request_cap()); };
     server.set_payload_max_length(kMaxBodyBytes);
     server.set_read_timeout(kReadTimeoutS, 0);
     server.set_write_timeout(kWriteTimeoutS, 0);
@@ -169,6 +183,7 @@ int DaemonHttp::bind(const std::string& host, int port, std::string* error) {
     *error = "cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not local)";
     return -1;
   }
+  impl_->port = bound;
   return bound;
 }
 
