@@ -83,7 +83,7 @@ void HttpDeadlines::enqueue(std::function<void()> fn) {
     Connection c;
     c.fd = find_accepted(&c.inode);
     if (c.fd < 0) spdlog::warn("http: cannot find an accepted socket; its request time is not capped");
-    c.deadline = Clock::now() + cap_;
+    c.deadline = Clock::now() + allowance();
     id = next_id_++;
     connections_[id] = c;
   }
@@ -98,6 +98,14 @@ void HttpDeadlines::enqueue(std::function<void()> fn) {
 }
 
 void HttpDeadlines::shutdown() {
+  {
+    // The server is stopping: a client gets a short grace, not the whole cap, to finish
+    // (a trickling one would otherwise hold the daemon's exit for up to the cap).
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    for (auto& [id, c] : connections_) c.deadline = std::min(c.deadline, Clock::now() + allowance());
+  }
+  changed_.notify_all();
   pool_.shutdown();  // waits for the connections; the watchdog still cuts slow ones
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -113,7 +121,7 @@ void HttpDeadlines::set_paused(uint64_t id, bool paused) {
     auto it = connections_.find(id);
     if (it == connections_.end()) return;
     it->second.paused = paused;
-    it->second.deadline = Clock::now() + cap_;
+    it->second.deadline = Clock::now() + allowance();
   }
   changed_.notify_all();
 }
@@ -140,8 +148,9 @@ void HttpDeadlines::watch() {
       }
       ::shutdown(c.fd, SHUT_RDWR);  // the pool thread's recv/send returns at once
       c.cut = true;
-      spdlog::info("http: a client took over {:.0f} s on one request; disconnected",
-                   std::chrono::duration<double>(cap_).count());
+      if (closing_) spdlog::info("http: stopping; disconnected a client still sending or reading");
+      else spdlog::info("http: a client took over {:.0f} s on one request; disconnected",
+                        std::chrono::duration<double>(cap_).count());
     }
     if (next == Clock::time_point::max()) changed_.wait(lock);
     else changed_.wait_until(lock, next);

@@ -3,7 +3,8 @@
 // This task queue runs each connection on an httplib::ThreadPool and shuts the
 // connection's socket down once it has spent `cap` sending a request (line, headers,
 // body) and reading the previous answer; the time a handler itself takes (the wait of
-// /debug/pprof/profile?seconds=) is not counted: handlers hold a HandlerRunning.
+// /debug/pprof/profile?seconds=) is not counted: handlers hold a HandlerRunning. When the
+// server stops, every client has kStopGrace left, so a slow one cannot hold up the exit.
 #pragma once
 #include <httplib.h>
 
@@ -46,9 +47,12 @@ class HttpDeadlines : public httplib::TaskQueue {
   };
 
   int find_accepted(uint64_t* inode) const;
+  Clock::duration allowance() const { return closing_ ? std::min(cap_, kStopGrace) : cap_; }
   void set_paused(uint64_t id, bool paused);
   void forget(uint64_t id);
   void watch();
+
+  static constexpr Clock::duration kStopGrace = std::chrono::seconds(2);
 
   httplib::ThreadPool pool_;
   const int port_;
@@ -57,7 +61,8 @@ class HttpDeadlines : public httplib::TaskQueue {
   std::condition_variable changed_;
   std::map<uint64_t, Connection> connections_;
   uint64_t next_id_ = 0;
-  bool stopping_ = false;
+  bool closing_ = false;   // the server stops: kStopGrace, not the whole cap
+  bool stopping_ = false;  // the watchdog ends
   std::thread watchdog_;
 };
 

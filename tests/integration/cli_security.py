@@ -13,7 +13,8 @@
   are refused; a client that sends nothing is disconnected (read timeout 5 s); a client
   that trickles its headers a byte every 2 s is disconnected at the per-request cap (30 s,
   6 s here through PYPROFD_HTTP_REQUEST_SECONDS) while others are served, and a profile
-  longer than the cap is not cut (a handler's own wait is not the client's time).
+  longer than the cap is not cut (a handler's own wait is not the client's time); once the
+  daemon is told to stop, a trickling client gets 2 s, not the rest of its 30 s.
 """
 import os
 import re
@@ -319,6 +320,42 @@ class HttpLimits(unittest.TestCase):
         for name in os.listdir(self.dir):
             if not name.startswith("."):
                 self.assertEqual(os.lstat(os.path.join(self.dir, name)).st_mode & 0o7777, 0o600, name)
+
+
+class HttpStop(unittest.TestCase):
+    def test_trickling_client_does_not_hold_up_the_exit(self):
+        """At its default 30 s cap, a trickling client is given 2 s once the daemon stops."""
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        log = os.path.join(tmp, "daemon.log")
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", "no-such-process-for-cli-security",
+                                   "--listen", "127.0.0.1:0", "--log-file", log, "--dir", tmp],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(common.terminate, daemon)
+
+        def port():
+            with open(log) as f:
+                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", f.read())
+            return int(m.group(1)) if m else None
+        s = socket.create_connection(("127.0.0.1", common.wait_for(lambda: os.path.exists(log) and port(), 30,
+                                                                   "the listening line")), timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        time.sleep(1)
+        t0 = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        exited = None
+        while time.monotonic() - t0 < 20 and exited is None:
+            try:
+                s.sendall(b"x")  # a byte a second: never the 5 s read timeout
+            except OSError:
+                pass
+            try:
+                exited = daemon.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        self.assertEqual(exited, 0, "still running %.0f s after SIGTERM" % (time.monotonic() - t0))
+        self.assertLess(time.monotonic() - t0, 8)
 
 
 if __name__ == "__main__":
