@@ -11,7 +11,7 @@ SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_aft
 # What `make test` runs sanitized (CI time): every unit test (GoogleTest names start upper
 # case), the main integration tests on Debian's 3.11, the reliability CLI tests.
 SANITIZE_SUBSET = '^test_(record|dump|torn|subprocesses|async|daemon)\.debian3\.11$$|^cli_(errors|daemon|vanish|disk_full)$$'
-FUZZ_TARGETS = fuzz_threads fuzz_code fuzz_objects fuzz_asyncio fuzz_proc fuzz_elf
+FUZZ_TARGETS = fuzz_threads fuzz_code fuzz_objects fuzz_asyncio fuzz_proc fuzz_elf fuzz_http
 
 .PHONY: all deps build pythons test demo bench clean fuzz fuzz-smoke sanitize sanitize-build sanitize-smoke
 

@@ -29,4 +29,12 @@ printf 'int _PyRuntime[64] = {1};\nint PyCode_Type[16] = {2};\nconst char v[] = 
   echo "no gcc: elf seed not written"
 printf 'int _PyRuntime[64] = {1};\nint PyCode_Type[16] = {2};\n' |
   gcc -shared -fPIC -nostdlib -Wl,--build-id=none -o "$c/elf/tiny-symtab.so" -x c -
-ls -l "$c/proc" "$c/line_tables" "$c/elf" | wc -l
+# fuzz_http: "path\0key\0value..." as the daemon's endpoints are asked for.
+mkdir -p "$c/http"
+printf '/debug/pprof/profile\0seconds\0005\0format\0svg' >"$c/http/profile-svg"
+printf '/debug/pprof/profile\0seconds\0002.5e0\0format\0collapsed\0seconds\0000' >"$c/http/profile-repeated"
+printf '/debug/pprof/recent\0windows\0003\0format\0speedscope' >"$c/http/recent-3"
+printf '/debug/pprof/recent\0windows\0002147483648' >"$c/http/recent-too-many"
+printf '/metrics' >"$c/http/metrics"
+printf '/../../etc/passwd\0format\0pprof' >"$c/http/traversal"
+ls -l "$c/proc" "$c/line_tables" "$c/elf" "$c/http" | wc -l

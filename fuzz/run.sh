@@ -8,17 +8,19 @@ build=$1 target=$2 seconds=${3:-10}
 src=$(cd "$(dirname "$0")" && pwd)
 bin=$build/fuzz/$target
 [ -x "$bin" ] || { echo "SKIPPED: $target not built (make fuzz-smoke builds it with clang)"; exit 77; }
+extra=()
 case $target in
   fuzz_threads|fuzz_asyncio|fuzz_objects) seeds=("$src/corpus/snapshots") ;;
   fuzz_code) seeds=("$src/corpus/snapshots" "$src/corpus/line_tables") ;;
   fuzz_proc) seeds=("$src/corpus/proc") ;;
   fuzz_elf) seeds=("$src/corpus/elf") ;;
+  fuzz_http) seeds=("$src/corpus/http"); extra=(-dict="$src/http.dict") ;;
   *) echo "unknown target $target"; exit 2 ;;
 esac
 [ -d "$src/regressions/$target" ] && seeds+=("$src/regressions/$target")
 work=$build/fuzz-corpus/$target
 mkdir -p "$work" "$build/fuzz-artifacts"
-opts=(-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/$target-")
+opts=(-timeout=10 -rss_limit_mb=2048 -artifact_prefix="$build/fuzz-artifacts/$target-" ${extra[@]+"${extra[@]}"})
 log=$build/fuzz-artifacts/$target.log
 echo "== $target: replay ${seeds[*]}"
 nice -n 10 "$bin" "${opts[@]}" -runs=0 "${seeds[@]}" >"$log" 2>&1 || { tail -n 40 "$log"; exit 1; }

@@ -42,6 +42,9 @@ void install_signal_handlers() {
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGUSR1, SIGHUP}) sigaction(sig, &sa, nullptr);
+  // cpp-httplib sends without MSG_NOSIGNAL: a write to a client gone (or cut by the request
+  // cap) between its liveness check and send() must fail with EPIPE, not end the daemon.
+  signal(SIGPIPE, SIG_IGN);
 }
 
 // Logs go through one dist sink, so SIGHUP can swap the file under it while other

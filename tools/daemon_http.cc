@@ -10,17 +10,21 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <type_traits>
 
 #include "exporters/formats.h"
 #include "exporters/pprof.h"
 #include "exporters/prometheus.h"
 #include "profiler/clock.h"
+#include "tools/http_deadline.h"
+#include "tools/http_query.h"
 
 namespace pyprofd::cli {
 
+static_assert(std::is_same_v<HttpParams, httplib::Params>, "parse_http_query takes cpp-httplib's query");
+
 namespace {
 
-constexpr double kMaxProfileSeconds = 3600;
 // /profile requests wait out their seconds on a pool thread: cap them below the pool's
 // size so /metrics, /healthz and /recent always find a free thread.
 constexpr int kMaxProfileRequests = 16;
@@ -32,28 +36,20 @@ constexpr size_t kMaxBodyBytes = 16 << 10;
 constexpr time_t kReadTimeoutS = 5;
 constexpr time_t kWriteTimeoutS = 10;
 constexpr size_t kMaxRequestsPerConnection = 20;
+// A client may take this long to send one request and read the answer before (timeouts
+// being per recv) it is disconnected; PYPROFD_HTTP_REQUEST_SECONDS overrides it (tests).
+constexpr double kRequestCapS = 30;
+
+std::chrono::milliseconds request_cap() {
+  const char* env = std::getenv("PYPROFD_HTTP_REQUEST_SECONDS");
+  double s = env ? std::strtod(env, nullptr) : kRequestCapS;
+  if (!(s >= 1 && s <= 3600)) s = kRequestCapS;
+  return std::chrono::milliseconds(static_cast<int64_t>(s * 1000));
+}
 
 void reply_error(httplib::Response& res, int status, const std::string& message) {
   res.status = status;
   res.set_content(message + "\n", "text/plain; charset=utf-8");
-}
-
-// The format a request asks for ("pprof" unless &format=...), "" if unknown.
-std::string requested_format(const httplib::Request& req) {
-  std::string f = req.has_param("format") ? req.get_param_value("format") : "pprof";
-  if (f == "svg") return "flamegraph";
-  for (const char* ok : {"pprof", "pstats", "collapsed", "speedscope", "callgrind", "dot", "flamegraph"})
-    if (f == ok) return f;
-  return "";
-}
-
-// A positive number from the query, def if absent; -1 if malformed.
-double number_param(const httplib::Request& req, const char* name, double def) {
-  if (!req.has_param(name)) return def;
-  std::string s = req.get_param_value(name);
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  return !s.empty() && *end == '\0' && v > 0 ? v : -1;
 }
 
 const char* content_type(const std::string& format) {
@@ -88,12 +84,9 @@ struct DaemonHttp::Impl {
   httplib::Server server;
   std::thread thread;
   std::atomic<int> profiles{0};  // open /profile requests
+  int port = 0;                  // bound port: the deadline watchdog finds connections by it
 
-  void profile(const httplib::Request& req, httplib::Response& res) {
-    double seconds = number_param(req, "seconds", 30);
-    std::string format = requested_format(req);
-    if (seconds <= 0 || seconds > kMaxProfileSeconds) return reply_error(res, 400, "seconds must be a number in (0, 3600]");
-    if (format.empty()) return reply_error(res, 400, "unknown format (pprof, pstats, collapsed, speedscope, svg)");
+  void profile(const HttpQuery& q, httplib::Response& res) {
     if (++profiles > kMaxProfileRequests) {
       --profiles;
       return reply_error(res, 429, "too many profile requests at once");
@@ -101,29 +94,25 @@ struct DaemonHttp::Impl {
     auto request = state->fanout.open_request(realtime_ns());
     {
       std::unique_lock<std::mutex> lock(state->mu);
-      state->stopped.wait_for(lock, std::chrono::duration<double>(seconds), [this] { return state->stopping; });
+      state->stopped.wait_for(lock, std::chrono::duration<double>(q.seconds), [this] { return state->stopping; });
     }
     state->fanout.close_request(request, realtime_ns());
     --profiles;
-    send_profile(res, format, *request);
+    send_profile(res, q.format, *request);
   }
 
-  void recent(const httplib::Request& req, httplib::Response& res) {
-    double k = number_param(req, "windows", 1);
-    std::string format = requested_format(req);
-    if (k < 1 || k != static_cast<int>(k)) return reply_error(res, 400, "windows must be a positive integer");
-    if (format.empty()) return reply_error(res, 400, "unknown format (pprof, pstats, collapsed, speedscope, svg)");
+  void recent(const HttpQuery& q, httplib::Response& res) {
     std::vector<std::shared_ptr<const Profile>> windows;
     {
       std::lock_guard<std::mutex> lock(state->mu);
-      size_t n = std::min(state->windows.size(), static_cast<size_t>(k));
+      size_t n = std::min(state->windows.size(), q.windows);
       windows.assign(state->windows.end() - n, state->windows.end());
     }
     // Fewer completed windows than asked for (the daemon just started): the current
     // partial window stands in, so the answer comes at once rather than a 503.
-    if (windows.size() < static_cast<size_t>(k))
+    if (windows.size() < q.windows)
       windows.push_back(std::make_shared<const Profile>(state->fanout.current(realtime_ns())));
-    send_profile(res, format, state->fanout.merge(windows));
+    send_profile(res, q.format, state->fanout.merge(windows));
   }
 
   void metrics(httplib::Response& res) {
@@ -150,21 +139,34 @@ struct DaemonHttp::Impl {
     res.set_content(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
   }
 
+  void healthz(httplib::Response& res) {
+    if (state->sampling) res.set_content("ok\n", "text/plain");
+    else reply_error(res, 503, "not sampling");
+  }
+
+  void serve(const httplib::Request& req, httplib::Response& res) {
+    HttpDeadlines::HandlerRunning running;  // the wait of /profile is not the client's time
+    HttpQuery q = parse_http_query(req.path, req.params);
+    if (q.status != 200) return reply_error(res, q.status, q.error);
+    switch (q.endpoint) {
+      case HttpEndpoint::kProfile: return profile(q, res);
+      case HttpEndpoint::kRecent: return recent(q, res);
+      case HttpEndpoint::kMetrics: return metrics(res);
+      case HttpEndpoint::kTargets: return targets(res);
+      case HttpEndpoint::kHealthz: return healthz(res);
+      case HttpEndpoint::kNone: return reply_error(res, 404, "not found");
+    }
+  }
+
   void routes() {
-    server.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+    server.new_task_queue = [this] { return new HttpDeadlines(kHttpThreads, port, request_cap()); };
     server.set_payload_max_length(kMaxBodyBytes);
     server.set_read_timeout(kReadTimeoutS, 0);
     server.set_write_timeout(kWriteTimeoutS, 0);
     server.set_keep_alive_timeout(kReadTimeoutS);
     server.set_keep_alive_max_count(kMaxRequestsPerConnection);
-    server.Get("/debug/pprof/profile", [this](const httplib::Request& q, httplib::Response& r) { profile(q, r); });
-    server.Get("/debug/pprof/recent", [this](const httplib::Request& q, httplib::Response& r) { recent(q, r); });
-    server.Get("/metrics", [this](const httplib::Request&, httplib::Response& r) { metrics(r); });
-    server.Get("/targets", [this](const httplib::Request&, httplib::Response& r) { targets(r); });
-    server.Get("/healthz", [this](const httplib::Request&, httplib::Response& r) {
-      if (state->sampling) r.set_content("ok\n", "text/plain");
-      else reply_error(r, 503, "not sampling");
-    });
+    for (size_t i = 0; kHttpPaths[i]; ++i)  // literal paths: no regex metacharacters
+      server.Get(kHttpPaths[i], [this](const httplib::Request& q, httplib::Response& r) { serve(q, r); });
     server.set_logger([](const httplib::Request& q, const httplib::Response& r) {
       spdlog::debug("http {} {} -> {}", q.method, q.target, r.status);
     });
@@ -181,6 +183,7 @@ int DaemonHttp::bind(const std::string& host, int port, std::string* error) {
     *error = "cannot listen on " + host + ":" + std::to_string(port) + " (address in use or not local)";
     return -1;
   }
+  impl_->port = bound;
   return bound;
 }
 

@@ -10,10 +10,15 @@
   the process will try first are skipped; daemon windows are 0600 too.
 - HTTP: the socket is bound to 127.0.0.1 only; paths other than the endpoints get 404;
   an over-long request line (414), an over-long header (400) and a body over 16 KiB (413)
-  are refused; a client that sends nothing is disconnected (read timeout 5 s).
+  are refused; a client that sends nothing is disconnected (read timeout 5 s); a client
+  that trickles its headers a byte every 2 s is disconnected at the per-request cap (30 s,
+  6 s here through PYPROFD_HTTP_REQUEST_SECONDS) while others are served, and a profile
+  longer than the cap is not cut (a handler's own wait is not the client's time); once the
+  daemon is told to stop, a trickling client gets 2 s, not the rest of its 30 s.
 """
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -157,6 +162,8 @@ class PrivateFilesNoSymlinks(unittest.TestCase):
 
 
 class HttpLimits(unittest.TestCase):
+    REQUEST_CAP = 6  # seconds; the default (30) would make the trickle test slow
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp()
@@ -165,9 +172,10 @@ class HttpLimits(unittest.TestCase):
         cls.log = os.path.join(cls.tmp, "daemon.log")
         cls.dir = os.path.join(cls.tmp, "windows")
         os.mkdir(cls.dir)
+        env = dict(os.environ, PYPROFD_HTTP_REQUEST_SECONDS=str(cls.REQUEST_CAP))
         cls.daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--pid", str(cls.target.pid), "--listen",
                                        "127.0.0.1:0", "--log-file", cls.log, "--window", "1", "--dir", cls.dir,
-                                       "--max-cpu", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                       "--max-cpu", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         cls.port = common.wait_for(cls.find_port, 30, "the daemon's listening line")
 
     @classmethod
@@ -256,11 +264,98 @@ class HttpLimits(unittest.TestCase):
         line, secs = self.raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\n", timeout=60)  # headers never end
         self.assertLess(secs, 30)
 
+    def trickle(self, data, period, limit):
+        """Sends data a byte every period s; returns the seconds until the server closed
+        the connection, None if it was still open after limit s."""
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        t0 = time.monotonic()
+        try:
+            for i in range(len(data)):
+                if time.monotonic() - t0 > limit:
+                    return None
+                s.sendall(data[i:i + 1])
+                readable, _, _ = select.select([s], [], [], period)
+                if readable and s.recv(65536) == b"":
+                    return time.monotonic() - t0
+            return None
+        except (ConnectionResetError, BrokenPipeError):
+            return time.monotonic() - t0
+        finally:
+            s.close()
+
+    def test_trickling_client_is_cut_at_the_request_cap(self):
+        profile = {}
+
+        def long_profile():  # longer than the cap: its wait is the handler's, not the client's
+            t0 = time.monotonic()
+            profile["status"] = self.status("/debug/pprof/profile?seconds=%d" % (self.REQUEST_CAP + 2))
+            profile["seconds"] = time.monotonic() - t0
+
+        healthy = []
+        poller_stop = threading.Event()
+
+        def poll_healthz():  # the server keeps answering others meanwhile
+            while not poller_stop.wait(0.5):
+                t0 = time.monotonic()
+                healthy.append((self.status("/healthz"), time.monotonic() - t0))
+
+        threads = [threading.Thread(target=long_profile), threading.Thread(target=poll_healthz)]
+        for t in threads:
+            t.start()
+        # A header byte every 2 s: never 5 s of silence, so only the request cap ends it.
+        closed_after = self.trickle(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"s" * 64, 2, 14)
+        poller_stop.set()
+        for t in threads:
+            t.join(60)
+        self.assertIsNotNone(closed_after, "still connected after 14 s")
+        self.assertGreater(closed_after, self.REQUEST_CAP - 0.5)
+        self.assertLess(closed_after, self.REQUEST_CAP + 3)
+        self.assertEqual(profile.get("status"), 200)
+        self.assertGreater(profile["seconds"], self.REQUEST_CAP + 1.5)
+        self.assertGreater(len(healthy), 5)
+        self.assertTrue(all(code == 200 and secs < 5 for code, secs in healthy), healthy)
+
     def test_window_files_are_private(self):
         common.wait_for(lambda: os.listdir(self.dir), 30, "a window file")
         for name in os.listdir(self.dir):
             if not name.startswith("."):
                 self.assertEqual(os.lstat(os.path.join(self.dir, name)).st_mode & 0o7777, 0o600, name)
+
+
+class HttpStop(unittest.TestCase):
+    def test_trickling_client_does_not_hold_up_the_exit(self):
+        """At its default 30 s cap, a trickling client is given 2 s once the daemon stops."""
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp)
+        log = os.path.join(tmp, "daemon.log")
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", "no-such-process-for-cli-security",
+                                   "--listen", "127.0.0.1:0", "--log-file", log, "--dir", tmp],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(common.terminate, daemon)
+
+        def port():
+            with open(log) as f:
+                m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", f.read())
+            return int(m.group(1)) if m else None
+        s = socket.create_connection(("127.0.0.1", common.wait_for(lambda: os.path.exists(log) and port(), 30,
+                                                                   "the listening line")), timeout=30)
+        self.addCleanup(s.close)
+        s.sendall(b"GET /metrics HTTP/1.1\r\n")
+        time.sleep(1)
+        t0 = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        exited = None
+        while time.monotonic() - t0 < 20 and exited is None:
+            try:
+                s.sendall(b"x")  # a byte a second: never the 5 s read timeout
+            except OSError:
+                pass
+            try:
+                exited = daemon.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+        self.assertEqual(exited, 0, "still running %.0f s after SIGTERM" % (time.monotonic() - t0))
+        self.assertLess(time.monotonic() - t0, 8)
 
 
 if __name__ == "__main__":
