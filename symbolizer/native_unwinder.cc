@@ -94,6 +94,7 @@ void NativeUnwinder::set_mappings(const std::vector<NativeMapping>& maps) {
   if (same) return;
   maps_ = maps;
   by_pc_.clear();  // a library may have moved
+  rules_.clear();
   // A fresh session per change: re-reporting into the old one lost modules reported
   // before (seen when a launched interpreter mapped its libraries after the first look).
   // Names stay cached by build-id, so only the files are opened again.
@@ -147,9 +148,53 @@ NativeUnwind NativeUnwinder::unwind(const NativeRegs& regs, const StackCopy& sta
   return out;
 }
 
+// Frame by frame from the cached rules, reading only the stack copy. False (and libdwfl
+// does the whole stack) at the first frame it cannot do exactly as libdwfl would: no rule
+// of the common shape, a CFA on an unknown rbp or not above the last, a slot outside the
+// copy (libdwfl then tries frame pointers).
+bool NativeUnwinder::unwind_by_rules(const NativeRegs& regs, const StackCopy& stack, size_t max_depth,
+                                     NativeUnwind* out) {
+  if (!(regs.known & (1u << kDwarfIp)) || !(regs.known & (1u << kDwarfSp))) return false;
+  uint64_t pc = regs.r[kDwarfIp], sp = regs.r[kDwarfSp], bp = regs.r[kDwarfBp];
+  bool bp_known = regs.known & (1u << kDwarfBp);
+  auto slot = [&stack](uint64_t addr, uint64_t* v) {
+    if (addr < stack.addr || addr - stack.addr > stack.bytes.size() || stack.bytes.size() - (addr - stack.addr) < 8)
+      return false;
+    std::memcpy(v, stack.bytes.data() + (addr - stack.addr), 8);
+    return true;
+  };
+  for (size_t depth = 0;; ++depth) {
+    out->pcs.push_back(pc);
+    out->sps.push_back(sp);
+    if (out->pcs.size() >= max_depth) return true;  // cut, as on_frame's abort
+    const CfiRule* r = rules_.at(dwfl_, depth == 0 ? pc : pc - 1);  // a return address is past its call
+    if (!r || (r->cfa_reg == kDwarfBp && !bp_known)) return false;
+    uint64_t cfa = (r->cfa_reg == kDwarfSp ? sp : bp) + static_cast<uint64_t>(r->cfa_offset);
+    uint64_t ra = 0;
+    if (r->ra == CfiRule::kUndefined) {  // the outermost frame
+      out->complete = true;
+      return true;
+    }
+    if (cfa <= sp || !slot(cfa + static_cast<uint64_t>(r->ra_offset), &ra)) return false;
+    if (r->bp == CfiRule::kAtCfa && !slot(cfa + static_cast<uint64_t>(r->bp_offset), &bp)) return false;
+    bp_known = r->bp == CfiRule::kAtCfa || (bp_known && r->bp == CfiRule::kSame);
+    if (ra == 0) return false;  // how libdwfl ends such a stack is its own business
+    sp = cfa;
+    pc = ra;
+  }
+}
+
 NativeUnwind NativeUnwinder::unwind_once(const NativeRegs& regs, const StackCopy& stack, size_t max_depth) {
   NativeUnwind out;
   if (!attached_) return out;
+  if (use_rules_ && max_depth > 0) {
+    if (unwind_by_rules(regs, stack, max_depth, &out)) {
+      ++by_rules_;
+      return out;
+    }
+    out = NativeUnwind{};
+  }
+  ++by_libdwfl_;
   cur_->regs = &regs;
   cur_->stack = &stack;
   cur_->out = &out;

@@ -10,6 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "symbolizer/cfi_rules.h"
+
 typedef struct Dwfl Dwfl;  // <elfutils/libdwfl.h>, kept out of this header
 
 namespace pyprofd {
@@ -71,11 +73,18 @@ class NativeUnwinder {
   // build-id and offset, across every unwinder of this process.
   const NativeSymbol& symbolize(uint64_t pc, bool exact);
 
+  // Tests: off, every stack goes through libdwfl's unwinder (the cached rules' oracle).
+  void set_cached_rules(bool on) { use_rules_ = on; }
+  // Unwinds done from the cached rules alone, and by libdwfl (for tests and benchmarks).
+  size_t by_rules() const { return by_rules_; }
+  size_t by_libdwfl() const { return by_libdwfl_; }
+
   // For the callbacks libdwfl calls back into.
   struct Current;
 
  private:
   NativeUnwind unwind_once(const NativeRegs& regs, const StackCopy& stack, size_t max_depth);
+  bool unwind_by_rules(const NativeRegs& regs, const StackCopy& stack, size_t max_depth, NativeUnwind* out);
   bool executable(uint64_t addr) const;
 
   int pid_;
@@ -87,6 +96,9 @@ class NativeUnwinder {
   NativeSymbol none_;
   // pc (as looked up) -> its entry in the shared cache; valid while the mappings stay.
   std::unordered_map<uint64_t, const NativeSymbol*> by_pc_;
+  CfiRules rules_;  // valid while the mappings stay, as by_pc_
+  bool use_rules_ = true;
+  size_t by_rules_ = 0, by_libdwfl_ = 0;
 };
 
 }  // namespace pyprofd

@@ -106,6 +106,43 @@ TEST(NativeUnwinder, AShortCopyStopsTheUnwindWithoutFailing) {
   EXPECT_LE(w.pcs.size(), 3u);
 }
 
+// The cached rules must give libdwfl's answer: the same frames, stack pointers and end,
+// from all registers, from only the stack and instruction pointers (a /proc read), with
+// a depth limit, and on copies cut at every length.
+TEST(NativeUnwinder, CachedRulesUnwindAsLibdwfl) {
+  Captured c;
+  outer_frame(&c);
+  NativeUnwinder fast(getpid(), ""), dwfl(getpid(), "");
+  fast.set_mappings(own_mappings());
+  dwfl.set_mappings(own_mappings());
+  dwfl.set_cached_rules(false);
+  NativeRegs sp_ip;
+  sp_ip.r[kDwarfSp] = c.regs.r[kDwarfSp];
+  sp_ip.r[kDwarfIp] = c.regs.r[kDwarfIp];
+  sp_ip.known = (1u << kDwarfSp) | (1u << kDwarfIp);
+  size_t frames = 0;
+  for (const NativeRegs* regs : {&c.regs, &sp_ip}) {
+    for (size_t depth : {size_t{512}, size_t{3}}) {
+      for (int round = 0; round < 2; ++round) {  // the second from the cache
+        NativeUnwind a = fast.unwind(*regs, c.stack, depth), b = dwfl.unwind(*regs, c.stack, depth);
+        EXPECT_EQ(a.pcs, b.pcs);
+        EXPECT_EQ(a.sps, b.sps);
+        EXPECT_EQ(a.complete, b.complete);
+        frames = std::max(frames, a.pcs.size());
+      }
+    }
+  }
+  EXPECT_GE(frames, 5u);
+  EXPECT_EQ(fast.by_libdwfl(), 0u);  // every frame of this stack has a rule of the common shape
+  EXPECT_EQ(fast.by_rules(), 8u);
+  for (size_t len = 0; len < c.stack.bytes.size() && len < 8192; len += 40) {
+    StackCopy cut{c.stack.addr, std::vector<uint8_t>(c.stack.bytes.begin(), c.stack.bytes.begin() + len)};
+    NativeUnwind a = fast.unwind(c.regs, cut), b = dwfl.unwind(c.regs, cut);
+    EXPECT_EQ(a.pcs, b.pcs) << len;
+    EXPECT_EQ(a.complete, b.complete) << len;
+  }
+}
+
 TEST(NativeUnwinder, WithoutRegistersNothingIsUnwound) {
   NativeUnwinder u(getpid(), "");
   u.set_mappings(own_mappings());
