@@ -66,7 +66,10 @@ const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
   auto it = names_.find(thread_id);
   if (it != names_.end()) return it->second;
   int64_t now = monotonic_ns();
-  if (now - names_read_at_ >= names_refresh_ns_) {
+  // The backoff is for threads already looked for: a thread not seen before (a process
+  // still starting its threads) is looked for at the normal pace.
+  bool seen = unnamed_.count(thread_id) > 0;
+  if (now - names_read_at_ >= (seen ? names_refresh_ns_ : kNamesRefreshNs)) {
     names_read_at_ = now;
     names_ = read_thread_names(*proc_->memory, proc_->layout, reader_.interpreter());
     it = names_.find(thread_id);
@@ -74,6 +77,8 @@ const std::string& ProcessSampler::thread_name(uint64_t thread_id) {
       names_refresh_ns_ = kNamesRefreshNs;
       return it->second;
     }
+    if (unnamed_.size() >= kMaxUnnamed) unnamed_.clear();
+    unnamed_.insert(thread_id);
     names_refresh_ns_ = std::min(2 * names_refresh_ns_, kNamesBackoffMaxNs);
   }
   return kNone;

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "profiler/asyncio_tasks.h"
@@ -93,6 +94,8 @@ class ProcessSampler {
   std::unordered_map<uint64_t, std::string> names_;
   int64_t names_read_at_ = 0;  // CLOCK_MONOTONIC ns of the last read of threading's names
   int64_t names_refresh_ns_ = 200 * 1000 * 1000;  // kNamesRefreshNs, backing off while names are missing
+  static constexpr size_t kMaxUnnamed = 1024;
+  std::unordered_set<uint64_t> unnamed_;           // threads looked for and not found
   std::unordered_map<uint64_t, bool> threads_seen_;
   std::unique_ptr<AsyncioReader> asyncio_;
   std::vector<TaskInfo> tasks_;

@@ -222,16 +222,18 @@ class DaemonTest(unittest.TestCase):
         self.addCleanup(other.stdin.close)
         self.addCleanup(self.end, other)
         t1 = self.start_target()
-        wait_for(lambda: "attached process %d " % t1.pid in self.log_text(), 5, "attach of %d" % t1.pid)
+        # Generous waits: under --all a rescan also attaches every other Python process of
+        # a busy machine (CI runs tests side by side).
+        wait_for(lambda: "attached process %d " % t1.pid in self.log_text(), 20, "attach of %d" % t1.pid)
         self.end(t1)
-        wait_for(lambda: "process %d exited" % t1.pid in self.log_text(), 5, "drop of %d" % t1.pid)
+        wait_for(lambda: "process %d exited" % t1.pid in self.log_text(), 20, "drop of %d" % t1.pid)
         t2 = self.start_target()
-        wait_for(lambda: "attached process %d " % t2.pid in self.log_text(), 5, "attach of %d" % t2.pid)
+        wait_for(lambda: "attached process %d " % t2.pid in self.log_text(), 20, "attach of %d" % t2.pid)
 
         def sampled():
             states = {t["pid"]: t for t in json.loads(get(base + "/targets")[1])}
             return t2.pid in states and states[t2.pid]["samples"] > 0 and states
-        states = wait_for(sampled, 5, "samples of %d" % t2.pid)
+        states = wait_for(sampled, 20, "samples of %d" % t2.pid)
         self.assertNotIn(t1.pid, states)
         self.assertNotIn(other.pid, states)
         self.assertEqual(states[t2.pid]["state"], "sampling")
