@@ -206,6 +206,9 @@ class NamespaceOnlyInterpreter(UnshareCase):
         self.child = common.wait_for(lambda: [int(c) for c in read("/proc/%d/task/%d/children" % (self.pid, self.pid))
                                               .split()], 30, "the target's child")[0]
         self.assertEqual(nspid("/proc/%d/status" % self.child), [self.child, self.ns_child])
+        # Its two named threads running (on a loaded machine its start-up took longer than
+        # the recording: only its main thread, still importing, was sampled).
+        common.wait_for(lambda: len(host_tids(self.child)) >= 3, 30, "the child's threads")
 
     def test_record_subprocesses(self):
         self.assertEqual(os.listdir(self.only), [], "the host must not see the namespace's tmpfs")
