@@ -71,28 +71,36 @@ class DaemonTest(unittest.TestCase):
     def pprof_files(self):
         return sorted(f for f in os.listdir(self.dir) if f.endswith(".pb.gz"))
 
+    def start_daemon(self, *args):
+        """The daemon with args, listening on a free loopback port and logging to self.log: (process, base URL)."""
+        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", *args, "--listen", "127.0.0.1:0", "--log-file", self.log],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(self.end, daemon)
+        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                                                       self.log_text()), 10, "the listening line")
+        return daemon, "http://127.0.0.1:%s" % port.group(1)
+
+    def start_non_python(self):
+        """A process whose command line holds the tag but that is not Python: sh waiting in its
+        `read` builtin (one process, no child left behind by the kill)."""
+        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(other.stdin.close)
+        self.addCleanup(self.end, other)
+        return other
+
     def test_daemon(self):
         # A temp file left by a daemon that died while writing goes with the first prune.
         dead = subprocess.Popen(["true"])
         dead.wait()
         stale = os.path.join(self.dir, ".svc-20200101T000000Z.pb.gz.tmp.%d.0" % dead.pid)
         open(stale, "w").close()
-        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", self.tag, "--window", "2", "--keep", "3", "--max-cpu", "0",
-                                   "--dir", self.dir, "--listen", "127.0.0.1:0", "--log-file", self.log,
-                                   "--app-name", "svc", "--label", "env=test"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.addCleanup(self.end, daemon)
-        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
-                                                                       self.log_text()), 10, "the listening line")
-        base = "http://127.0.0.1:%s" % port.group(1)
+        daemon, base = self.start_daemon("--match", self.tag, "--window", "2", "--keep", "3", "--max-cpu", "0",
+                                         "--dir", self.dir, "--app-name", "svc", "--label", "env=test")
         self.assertEqual(get(base + "/healthz")[0], 200)
 
         # A matching process that is not Python: logged once, never stops the daemon.
-        # (sh waiting in its `read` builtin: one process, no child left behind by the kill)
-        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(other.stdin.close)
-        self.addCleanup(self.end, other)
+        other = self.start_non_python()
 
         # A target started after the daemon is picked up within ~2 s.
         t1 = self.start_target()
@@ -210,17 +218,8 @@ class DaemonTest(unittest.TestCase):
     def test_all(self):
         """--all: every Python process it may read; one that exits is dropped, one started later
         attached at the next rescan, a non-Python process neither attached nor listed."""
-        daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--all", "--window", "60", "--max-cpu", "0",
-                                   "--listen", "127.0.0.1:0", "--log-file", self.log, "--log-level", "debug"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.addCleanup(self.end, daemon)
-        port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
-                                                                       self.log_text()), 10, "the listening line")
-        base = "http://127.0.0.1:%s" % port.group(1)
-        other = subprocess.Popen(["/bin/sh", "-c", "read x", self.tag], stdin=subprocess.PIPE,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.addCleanup(other.stdin.close)
-        self.addCleanup(self.end, other)
+        daemon, base = self.start_daemon("--all", "--window", "60", "--max-cpu", "0", "--log-level", "debug")
+        other = self.start_non_python()
         t1 = self.start_target()
         # Generous waits: under --all a rescan also attaches every other Python process of
         # a busy machine (CI runs tests side by side).
