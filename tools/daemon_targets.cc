@@ -97,6 +97,7 @@ std::set<pid_t> TargetScanner::candidates(const Selection& sel) const {
 }
 
 void TargetScanner::note_attached(const PythonProcess& proc) {
+  noted_.insert(proc.pid);
   std::string name = short_name(proc.pid), cgroup = cgroup_of(proc.pid);
   spdlog::info("attached process {} (Python {}, cgroup {}): {}", proc.pid, proc.version, cgroup, proc.command_line);
   state_->fanout.set_process_labels(proc.pid, {{"process", name}, {"service", args_.app_name}, {"cgroup", cgroup}});
@@ -140,7 +141,12 @@ void TargetScanner::try_attach(pid_t pid) {
 // Failures are kept while their process is selected: one that exited is no longer
 // listed (no read of each failed process's stat file each second).
 void TargetScanner::forget_gone(const std::set<pid_t>& sampled, const std::set<pid_t>& selected) {
-  for (pid_t pid : sampled_) {
+  // Also those attached since the last call: one that ended before the rescan that
+  // attached it had finished was never in sampled_ (neither logged nor forgotten).
+  std::set<pid_t> before = sampled_;
+  before.insert(noted_.begin(), noted_.end());
+  noted_.clear();
+  for (pid_t pid : before) {
     if (sampled.count(pid)) continue;
     spdlog::info("process {} exited (or exec'd); no longer sampled", pid);
     state_->fanout.forget_process(pid);
@@ -175,6 +181,7 @@ void TargetScanner::release_unselected(const std::set<pid_t>& selected) {
     for (pid_t p : released) {
       state_->targets.erase(p);
       sampled_.erase(p);  // not "exited"
+      noted_.erase(p);
       state_->fanout.forget_process(p);
     }
     it = roots_.erase(it);

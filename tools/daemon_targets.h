@@ -68,6 +68,7 @@ class TargetScanner {
   std::set<pid_t> roots_;                   // attached because selected (not followed children)
   bool all_ = false;                        // the last rescan's selection was --all
   std::set<pid_t> sampled_;                // sampled at the last rescan
+  std::set<pid_t> noted_;                  // attached since the last forget_gone (scanner thread)
   struct Failure {
     std::string exe;     // the executable the attempts were made on
     int attempts = 0;
