@@ -3,6 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+# Set for the long runs: each target stops after this many execs (or FUZZ_SECONDS).
+FUZZ_RUNS ?=
 FUZZ_SMOKE_SECONDS ?= 3
 SANITIZE_BUILD ?= build-sanitize
 # Sanitizer reports fail the process that has them (and so its test); leaks are reported at exit.
@@ -59,7 +61,7 @@ sanitize-smoke: deps
 # libFuzzer targets (clang, in $(FUZZ_BUILD)); skipped by name when clang/libFuzzer are missing.
 fuzz: deps
 	@bash fuzz/build.sh $(FUZZ_BUILD); rc=$$?; [ $$rc -eq 77 ] && exit 0; [ $$rc -eq 0 ] || exit $$rc; \
-	for t in $(FUZZ_TARGETS); do bash fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_SECONDS) || exit 1; done
+	for t in $(FUZZ_TARGETS); do FUZZ_RUNS=$(FUZZ_RUNS) bash fuzz/run.sh $(FUZZ_BUILD) $$t $(FUZZ_SECONDS) || exit 1; done
 
 fuzz-smoke:
 	@bash fuzz/build.sh $(FUZZ_BUILD); rc=$$?; [ $$rc -eq 77 ] && exit 0; [ $$rc -eq 0 ] || exit $$rc; \

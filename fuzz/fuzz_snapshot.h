@@ -20,7 +20,8 @@
 namespace pyprofd::fuzz {
 
 // A PythonProcess over the snapshot in data; nullptr if the header is short or the
-// version has no builtin layout (the minor byte is folded into 3.8-3.13 first).
+// version has no builtin layout (the minor byte is folded into 3.8-3.13 first). Its memory
+// reads data in place: data must outlive it.
 std::unique_ptr<PythonProcess> process_from_input(const uint8_t* data, size_t size);
 
 // Records every byte range read through it (merged), for writing a seed.
