@@ -10,9 +10,9 @@ SANITIZE_BUILD ?= build-sanitize
 # Sanitizer reports fail the process that has them (and so its test); leaks are reported at exit.
 SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-# What `make test` runs sanitized (CI time): every unit test (GoogleTest names start upper
-# case), the main integration tests on Debian's 3.11, the reliability CLI tests.
-SANITIZE_SUBSET = '^test_(record|dump|torn|subprocesses|async|daemon)\.debian3\.11$$|^cli_(errors|daemon|vanish|disk_full)$$'
+# What `make test` runs sanitized (CI time): the main integration tests on Debian's 3.11, the
+# reliability and security CLI tests (the unit tests run sanitized in `make sanitize`).
+SANITIZE_SUBSET = '^test_(record|dump|torn|subprocesses|async|daemon)\.debian3\.11$$|^cli_(errors|daemon|vanish|disk_full|security)$$'
 FUZZ_TARGETS = fuzz_threads fuzz_code fuzz_objects fuzz_asyncio fuzz_proc fuzz_elf fuzz_http
 
 .PHONY: all deps build pythons test demo bench clean fuzz fuzz-smoke sanitize sanitize-build sanitize-smoke

@@ -281,10 +281,16 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
       if (!tail) continue;
       stack_.insert(stack_.end(), tail->begin(), tail->end());
     }
-    auto t = thread_of_.find(st.native_thread);
-    add_sample(st.native_thread, t == thread_of_.end() ? 0 : t->second,
+    add_sample(st.native_thread, pthread_of(st.native_thread),
                st.leaf < tasks_.size() ? tasks_[st.leaf].name : std::string(), weight, stats, stack_);
   }
+}
+
+// The pthread id (for names) of the thread of this tick's read with this native id, 0 if none.
+uint64_t ProcessSampler::pthread_of(uint64_t native_id) const {
+  for (const auto& t : threads_)
+    if (t.ts.native_id == native_id) return t.ts.thread_id;
+  return 0;
 }
 
 RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
@@ -329,9 +335,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   ever_read_ = true;
   // Which threads count this tick, and with what weight.
   cpu_of_.clear();
-  thread_of_.clear();
   for (auto& t : threads_) {
-    thread_of_[t.ts.native_id] = t.ts.thread_id;
     t.weight = 0;
     if (options_.gil && !t.holds_gil) continue;
     uint64_t weight = wall_ns;
