@@ -1,5 +1,6 @@
 #include "profiler/debug_offsets.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -115,7 +116,12 @@ void apply_objects(const D& d, Checker& c, Layout& l) {
   l.co_linetable = c.field("code_object.linetable", co.linetable, kPtr, l.co_size);
   l.co_firstlineno = c.field("code_object.firstlineno", co.firstlineno, 4, l.co_size);
 
-  l.ob_type = c.field("pyobject.ob_type", d.pyobject.ob_type, kPtr, c.size("pyobject.size", d.pyobject.size));
+  // ob_type is read from inside every object's header (16 bytes: refcount, type), and
+  // from the copy of a code object, with co_flags (not in the debug offsets: the table's).
+  const uint64_t header = std::min<uint64_t>(c.size("pyobject.size", d.pyobject.size), 16);
+  l.ob_type = c.field("pyobject.ob_type", d.pyobject.ob_type, kPtr, header);
+  c.field("pyobject.ob_type in a code object", l.ob_type, kPtr, l.co_size);
+  c.field("code_object.co_flags", l.co_flags, 4, l.co_size);
   const uint64_t tsz = c.size("type_object.size", d.type_object.size);
   l.tp_name = c.field("type_object.tp_name", d.type_object.tp_name, kPtr, tsz);
   l.tp_flags = c.field("type_object.tp_flags", d.type_object.tp_flags, kPtr, tsz);

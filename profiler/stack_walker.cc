@@ -122,8 +122,8 @@ WalkStatus StackWalker::finish(uint64_t tstate, const std::vector<ReadOp>& ops, 
     // An idle stack does not grow: read only its used part from now on (the slack is
     // a page more; it comes back with the re-read when the stack grows).
     // The thread state may be torn or freed (thread churn): its chunk pointers are untrusted.
-    uint64_t used = ts->chunk_top > ts->chunk ? ts->chunk_top - ts->chunk : 0;
-    if (ts->chunk == g.chunk && used && used <= kMaxChunkRead) g.chunk_len = used;
+    size_t used = chunk_used(*ts);
+    if (ts->chunk == g.chunk && used) g.chunk_len = used;
     return WalkStatus::kOk;
   }
   WalkStatus status;
@@ -154,7 +154,7 @@ bool StackWalker::same_as_memo(const Guess& g, const ThreadState& ts, const Ops&
     if (g.before_op < 0 || !ops[g.before_op].ok || g.top_before != m.top_before) return false;
     bool chunk_read = g.chunk_op >= 0 && ops[g.chunk_op].ok && g.chunk == ts.chunk;
     if (chunk_read != m.chunk_read) return false;
-    size_t used = ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
+    size_t used = chunk_used(ts);
     if (chunk_read && (used > g.chunk_buf.size() || used > m.chunk_bytes.size() ||
                        std::memcmp(g.chunk_buf.data(), m.chunk_bytes.data(), used) != 0))
       return false;
@@ -403,6 +403,15 @@ WalkStatus StackWalker::walk_interpreter_frames(const ThreadState& ts, Guess& g,
   return status;
 }
 
+// The bytes in use of the thread's top stack chunk, 0 when its pointers cannot be a chunk's
+// (torn or freed thread state): fewer than the chunk's own header, or more than we trust.
+size_t StackWalker::chunk_used(const ThreadState& ts) const {
+  if (!ts.chunk || ts.chunk_top <= ts.chunk) return 0;
+  uint64_t used = ts.chunk_top - ts.chunk;
+  size_t header = std::max<size_t>(l_.chunk_data, l_.chunk_size + 8);
+  return used < header || used > kMaxChunkRead ? 0 : static_cast<size_t>(used);
+}
+
 WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const Ops& ops,
                                    std::vector<RawFrame>* frames, size_t* n_outside) {
   chunk_data_ = nullptr;
@@ -410,8 +419,7 @@ WalkStatus StackWalker::walk_chain(const ThreadState& ts, Guess& g, uint64_t top
   chunk_len_ = 0;
   copied_len_ = 0;
   chunk_end_ = 0;
-  size_t used = ts.chunk && ts.chunk_top > ts.chunk ? ts.chunk_top - ts.chunk : 0;
-  if (used > kMaxChunkRead) used = 0;
+  size_t used = chunk_used(ts);
   chunk_ok = chunk_ok && used <= g.chunk_len;
   if (used && !chunk_ok) {
     SPDLOG_DEBUG("chunk re-read: guessed {:#x} len {}, now {:#x} used {}", g.chunk, g.chunk_len, ts.chunk, used);

@@ -129,6 +129,7 @@ class StackWalker {
   WalkStatus walk_frame_objects(const ThreadState& ts, Guess& guess, const Ops& ops, std::vector<RawFrame>* frames);
   WalkStatus walk_interpreter_frames(const ThreadState& ts, Guess& guess, uint64_t top, bool chunk_ok,
                                      const Ops& ops, std::vector<RawFrame>* frames);
+  size_t chunk_used(const ThreadState& ts) const;
   WalkStatus walk_chain(const ThreadState& ts, Guess& g, uint64_t top, bool chunk_ok, const Ops& ops,
                         std::vector<RawFrame>* frames, size_t* n_outside);
   const uint8_t* frame_bytes(uint64_t addr, Guess& g, const Ops& ops, size_t* n_outside);

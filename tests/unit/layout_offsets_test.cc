@@ -354,6 +354,25 @@ TEST_F(DebugOffsetsTest, RejectsOffsetOutsideItsStruct) {
   EXPECT_NE(err.find("code_object.filename"), std::string::npos) << err;
 }
 
+// Found by fuzz_threads: a code object "read up to its instructions" that ends before
+// ob_type or co_flags made CodeCache read past its copy.
+TEST_F(DebugOffsetsTest, RejectsCodeObjectTooShortForTypeAndFlags) {
+  DebugOffsets313 short_code = d_;
+  short_code.code_object.co_code_adaptive = 8;  // every named code field at 0
+  short_code.code_object.filename = short_code.code_object.name = short_code.code_object.qualname = 0;
+  short_code.code_object.linetable = short_code.code_object.firstlineno = 0;
+  Layout l = *builtin_layout(3, 13);
+  std::string err;
+  EXPECT_FALSE(apply_debug_offsets(short_code, &l, &err));
+  EXPECT_NE(err.find("in a code object"), std::string::npos) << err;
+
+  DebugOffsets313 far_type = d_;
+  far_type.pyobject.ob_type = 64;  // inside a fuzzed pyobject.size, outside any object's header
+  far_type.pyobject.size = 128;
+  EXPECT_FALSE(apply_debug_offsets(far_type, &l, &err));
+  EXPECT_NE(err.find("pyobject.ob_type"), std::string::npos) << err;
+}
+
 TEST_F(DebugOffsetsTest, RejectsZeroSizeAndVersionMismatch) {
   DebugOffsets313 zero = d_;
   zero.thread_state.size = 0;
