@@ -56,6 +56,16 @@ class SubprocessesTest(unittest.TestCase):
             self.assertIn("child_" + name, fns)
             self.assertEqual({f for f in fns if f.startswith("child_")}, {"child_" + name})
 
+    def assert_attached_once_per_image(self, log_text, pid):
+        # Logged attached once; again only after a drop: a child caught between its fork
+        # and its exec is the parent's image, dropped at the exec and attached anew (seen
+        # on the slow ASan build).
+        events = [l for l in log_text.splitlines()
+                  if ("attached process %d " % pid) in l or l.endswith("dropped process %d" % pid)]
+        self.assertTrue(events and "attached" in events[0], log_text)
+        for a, b in zip(events, events[1:]):
+            self.assertFalse("attached" in a and "attached" in b, log_text)
+
     def test_daemon_follows_the_tree(self):
         # The daemon (attaching on its scanning thread) follows the tree: each child is
         # logged once, the replacement is picked up, and every child is sampled.
@@ -91,7 +101,7 @@ class SubprocessesTest(unittest.TestCase):
         self.assertEqual(daemon.returncode, 0, err)
         log_text = text()
         for pid in (kids["alpha"], kids["beta"], gamma):
-            self.assertEqual(log_text.count("attached process %d " % pid), 1, log_text)
+            self.assert_attached_once_per_image(log_text, pid)
         files = sorted(f for f in os.listdir(tmp.name) if f.endswith(".pb.gz"))
         self.assertIn(len(files), (1, 2), files)  # two when the run crossed a minute (windows follow the clock)
         top = subprocess.run(["go", "tool", "pprof", "-top"] + [os.path.join(tmp.name, f) for f in files],

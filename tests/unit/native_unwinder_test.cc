@@ -143,8 +143,14 @@ TEST(NativeUnwinder, CachedRulesUnwindAsLibdwfl) {
     }
   }
   EXPECT_GE(frames, 5u);
+#ifdef __SANITIZE_ADDRESS__
+  // ASan's instrumented frames (make sanitize) have CFI the rules leave to libdwfl: the
+  // results above must still agree, and the rules must still do some of the unwinds.
+  EXPECT_GT(fast.by_rules(), 0u);
+#else
   EXPECT_EQ(fast.by_libdwfl(), 0u);  // every frame of this stack has a rule of the common shape
   EXPECT_EQ(fast.by_rules(), 8u);
+#endif
   for (size_t len = 0; len < c.stack.bytes.size() && len < 8192; len += 40) {
     StackCopy cut{c.stack.addr, std::vector<uint8_t>(c.stack.bytes.begin(), c.stack.bytes.begin() + len)};
     NativeUnwind a = fast.unwind(c.regs, cut), b = dwfl.unwind(c.regs, cut);
