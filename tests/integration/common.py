@@ -135,6 +135,10 @@ def terminate(proc, timeout=30):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    elif proc.returncode != 0 and proc.stderr is not None and not proc.stderr.closed:
+        # It ended by itself, badly (a crash, a sanitizer report): show why.
+        print("process %d exited with %d before the test ended it; its stderr:\n%s"
+              % (proc.pid, proc.returncode, proc.stderr.read().decode(errors="replace")[-8000:]), file=sys.stderr)
 
 
 def wait_for(predicate, timeout, what):

@@ -203,7 +203,11 @@ class NativeTest(unittest.TestCase):
             stacks = {}
             for name in os.listdir(wdir):
                 if name.endswith(".folded"):
-                    for k, v in parse_collapsed(os.path.join(wdir, name)).items():
+                    try:
+                        folded = parse_collapsed(os.path.join(wdir, name))
+                    except FileNotFoundError:  # rotated out (--keep 30) since the listing
+                        continue
+                    for k, v in folded.items():
                         stacks[k] = stacks.get(k, 0) + v
             return stacks
         common.wait_for(lambda: re.search(r"--max-cpu 0\.3 %: sampling at", log_text()), 15, "a lower rate")
