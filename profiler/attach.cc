@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,21 +18,15 @@
 #include "profiler/debug_offsets.h"
 #include "profiler/proc_maps.h"
 #include "profiler/proc_stat.h"
+#include "profiler/whole_file.h"
 #include "symbolizer/elf_image.h"
 
 namespace pyprofd {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string command_line_of(pid_t pid) {
-  std::string raw = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string raw = whole_file_text("/proc/" + std::to_string(pid) + "/cmdline");
   while (!raw.empty() && raw.back() == '\0') raw.pop_back();
   for (char& c : raw) if (c == '\0') c = ' ';
   return raw;
@@ -53,7 +46,7 @@ bool looks_like_python(const std::string& path) {
 AttachError make_error(AttachErrorKind kind, std::string message) { return AttachError{kind, std::move(message)}; }
 
 std::string ptrace_scope() {
-  std::string s = read_text("/proc/sys/kernel/yama/ptrace_scope");
+  std::string s = whole_file_text("/proc/sys/kernel/yama/ptrace_scope");
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
@@ -257,7 +250,7 @@ AttachError no_interpreter_error(pid_t pid, const std::string& who, const std::s
   if (!old_python.empty())
     return make_error(AttachErrorKind::kUnsupportedVersion,
                       who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.15)");
-  std::string comm = read_text("/proc/" + std::to_string(pid) + "/comm");
+  std::string comm = whole_file_text("/proc/" + std::to_string(pid) + "/comm");
   while (!comm.empty() && comm.back() == '\n') comm.pop_back();
   return make_error(AttachErrorKind::kNotPython,
                     who + " (" + comm + ") is not a Python process: no libpython or python executable with "

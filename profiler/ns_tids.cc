@@ -3,12 +3,11 @@
 #include <dirent.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <vector>
 
 #include "profiler/clock.h"
+#include "profiler/whole_file.h"
 
 namespace pyprofd {
 
@@ -16,11 +15,6 @@ namespace {
 
 constexpr int64_t kReloadNs = 100 * 1000 * 1000;
 constexpr size_t kMaxTasks = 65536;  // bound on a directory listing we trust
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 }  // namespace
 
@@ -36,7 +30,7 @@ std::vector<int64_t> parse_nspid(const std::string& text) {
 }
 
 NamespaceTids::NamespaceTids(pid_t pid) : pid_(pid), inner_pid_(pid) {
-  auto ids = parse_nspid(read_text("/proc/" + std::to_string(pid) + "/status"));
+  auto ids = parse_nspid(whole_file_text("/proc/" + std::to_string(pid) + "/status"));
   if (ids.size() < 2 || ids.back() == pid) return;
   same_ = false;
   inner_pid_ = ids.back();
@@ -55,7 +49,7 @@ void NamespaceTids::reload() {
     char* end = nullptr;
     unsigned long tid = std::strtoul(e->d_name, &end, 10);
     if (tid == 0 || *end != '\0' || ++n > kMaxTasks) continue;
-    auto ids = parse_nspid(read_text(dir + "/" + e->d_name + "/status"));
+    auto ids = parse_nspid(whole_file_text(dir + "/" + e->d_name + "/status"));
     if (ids.size() >= 2 && static_cast<uint64_t>(ids.front()) == tid)
       host_of_[static_cast<uint64_t>(ids.back())] = tid;
   }

@@ -6,24 +6,18 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 
 #include "profiler/clock.h"
+#include "profiler/whole_file.h"
 
 namespace pyprofd::cli {
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // argv joined by single spaces ("" for kernel threads and vanished processes).
 std::string command_line(pid_t pid) {
-  std::string s = read_file("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/cmdline");
   while (!s.empty() && s.back() == '\0') s.pop_back();
   for (char& c : s)
     if (c == '\0') c = ' ';
@@ -31,7 +25,7 @@ std::string command_line(pid_t pid) {
 }
 
 std::string short_name(pid_t pid) {
-  std::string s = read_file("/proc/" + std::to_string(pid) + "/comm");
+  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/comm");
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s;
 }
@@ -45,7 +39,7 @@ std::string executable(pid_t pid) {
 // The cgroup a process runs in, as /proc/PID/cgroup names it: the unified (v2) path,
 // or on a v1-only or hybrid host the first controller's path that is not the root.
 std::string cgroup_of(pid_t pid) {
-  std::istringstream in(read_file("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::istringstream in(whole_file_text("/proc/" + std::to_string(pid) + "/cgroup"));
   std::string line, unified, v1;
   while (std::getline(in, line)) {
     size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
