@@ -21,11 +21,12 @@ namespace {
 
 // A temp file of write_file_atomic (".<name>.tmp.<pid>.<n>") whose writer is gone.
 bool left_by_dead_writer(const DaemonArgs& args, const std::string& name) {
-  static const std::regex kTemp("\\.tmp\\.([0-9]+)\\.[0-9]+$");
+  // At most 9 digits: std::stol throws past a long, and the pid must fit a pid_t.
+  static const std::regex kTemp("\\.tmp\\.([0-9]{1,9})\\.[0-9]+$");
   std::smatch m;
   if (name.rfind("." + args.app_name + "-", 0) != 0 || !std::regex_search(name, m, kTemp)) return false;
   pid_t writer = static_cast<pid_t>(std::stol(m[1].str()));
-  return writer != getpid() && kill(writer, 0) != 0 && errno == ESRCH;
+  return writer > 0 && writer != getpid() && kill(writer, 0) != 0 && errno == ESRCH;
 }
 
 // Removes every file of a window older than the newest args.keep, and temp files a

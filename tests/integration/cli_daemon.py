@@ -1,7 +1,9 @@
 """`pyprofd daemon` refuses bad input before starting: one line on stderr starting
 with "pyprofd: ", nothing on stdout, a non-zero exit, no server left behind."""
 import os
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -69,6 +71,39 @@ class DaemonCli(unittest.TestCase):
         self.assertRefused(daemon("--all", "--dir", "/nonexistent-pyprofd-dir"), "/nonexistent-pyprofd-dir")
         with tempfile.NamedTemporaryFile() as f:
             self.assertRefused(daemon("--all", "--dir", f.name))
+
+
+class DaemonDir(unittest.TestCase):
+    def test_leftover_temp_files(self):
+        """Temp files a dead daemon left in --dir are removed; one whose writer lives, or
+        whose name holds no pid (more digits than a pid has), is left alone, and such a
+        name does not stop the daemon (std::stol threw on it)."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        names = {n % pid: n % pid for n, pid in ((".pyprofd-20260101T000000Z.pb.gz.tmp.%d.0", gone.pid),
+                                                 (".pyprofd-20260101T000000Z.pb.gz.tmp.%d.0", os.getpid()),
+                                                 (".pyprofd-20260101T000000Z.pb.gz.tmp.%s.0", "9" * 30))}
+        for n in names:
+            open(os.path.join(tmp.name, n), "w").close()
+        d = subprocess.Popen([CONFIG["pyprofd"], "daemon", "--match", "no-such-process-for-cli-daemon",
+                              "--window", "1", "--dir", tmp.name, "--log-file", os.path.join(tmp.name, "log")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(common.terminate, d)
+        log = os.path.join(tmp.name, "log")
+
+        def windows_or_exit():
+            ended = d.poll() is not None
+            return ended or (os.path.exists(log) and open(log).read().count("has no samples") >= 2)
+        common.wait_for(windows_or_exit, 20, "two windows")
+        self.assertIsNone(d.poll(), d.stderr.read() if d.poll() is not None else "")
+        d.send_signal(signal.SIGTERM)
+        _, err = d.communicate(timeout=30)
+        self.assertEqual(d.returncode, 0, err)
+        left = sorted(n for n in os.listdir(tmp.name) if n.startswith("."))
+        self.assertEqual(left, sorted([".pyprofd-20260101T000000Z.pb.gz.tmp.%d.0" % os.getpid(),
+                                       ".pyprofd-20260101T000000Z.pb.gz.tmp.%s.0" % ("9" * 30)]))
 
 
 if __name__ == "__main__":
