@@ -70,8 +70,8 @@ class ProcessSampler {
   const std::vector<StackFrame>* native_tail(uint64_t native_id, SamplingStats* stats);
   // Samples the asyncio tasks; marks in covered_ (cleared by the caller) the threads whose stack a running task replaced.
   void sample_tasks(uint64_t wall_ns, const std::unordered_map<uint64_t, uint64_t>& cpu_of, SamplingStats* stats);
-  RunState run_state(uint64_t native_id, bool quick = false);
-  uint64_t pthread_of(uint64_t native_id) const;  // quick: ThreadRunState::quick_state
+  RunState run_state(uint64_t native_id, bool quick = false);  // quick: ThreadRunState::quick_state
+  uint64_t pthread_of(uint64_t native_id) const;
   bool nothing_on_cpu();
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
                   SamplingStats* stats, const std::vector<StackFrame>& stack);
