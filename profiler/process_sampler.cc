@@ -14,8 +14,9 @@ namespace {
 constexpr int64_t kNamesRefreshNs = 200 * 1000 * 1000;  // re-read names of new threads at most 5 times a second
 // A thread the last read did not name (a process without threading, a thread it does not
 // know): its re-reads back off to this, doubling (a walk of sys.modules for each busy
-// process five times a second was a sixth of the daemon's CPU on a host of 100 processes).
-constexpr int64_t kNamesBackoffMaxNs = 5LL * 1000 * 1000 * 1000;
+// process five times a second was a sixth of the daemon's CPU on a host of 100 processes,
+// and with a 5 s cap still a twentieth). A new thread is looked for at once all the same.
+constexpr int64_t kNamesBackoffMaxNs = 30LL * 1000 * 1000 * 1000;
 constexpr int64_t kRevalidateNs = 100 * 1000 * 1000;
 // Code objects re-checked each time, in one readv. Each costs the kernel about an iovec
 // (code objects lie apart): 256 ten times a second was a tenth of the CPU under load.
@@ -302,15 +303,35 @@ RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
 }
 
 // cpu mode: true when no thread of the last read is on a CPU and no thread started or
-// ended since (the count of /proc/PID/task): this tick has no sample to take, and the
-// stack read (the readv, ~10x a stat read) is skipped. A thread that ended reads kGone.
+// ended since: this tick has no sample to take, and the stack read (the readv, ~10x a
+// stat read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
-  int64_t n = states_.process_threads();
-  bool same = n >= 0 && n == os_threads_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs && !threads_.empty();
+  states_.forget_stat_threads();
+  bool idle = threads_bound_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
+  for (size_t i = 0; idle && i < threads_.size(); ++i)
+    idle = run_state(threads_[i].ts.native_id, true) == RunState::kIdle;
+  int64_t n = states_.stat_threads();  // the count, when a stat file was read
+  // No stat read: every thread's schedstat is unchanged, so none of them ran since the
+  // last tick counted threads; when they are all the OS threads, none could start one.
+  if (n < 0 && idle && os_threads_ == static_cast<int64_t>(threads_.size())) n = os_threads_;
+  if (n < 0) n = states_.process_threads();  // the fstat, a quarter of a stat read
+  bool same = n >= 0 && n == os_threads_;
   os_threads_ = n;  // for the full read that follows when not skipping
-  for (size_t i = 0; same && i < threads_.size(); ++i)
-    same = threads_[i].ts.native_id && run_state(threads_[i].ts.native_id, true) == RunState::kIdle;
-  return same;
+  return idle && same;
+}
+
+// Whether each thread state of the last read has its own OS thread. Up to 3.11 CPython
+// fills a new thread's state with its creator's ids and sets them when the thread runs
+// (3.12+: 0 until then): checking the creator alone missed the new thread until the
+// next full read, a second later (a 0.4 s thread could go unsampled).
+bool ProcessSampler::threads_bound() {
+  bound_ids_.clear();
+  for (const auto& t : threads_) {
+    if (!t.ts.native_id) return false;
+    bound_ids_.push_back(t.ts.native_id);
+  }
+  std::sort(bound_ids_.begin(), bound_ids_.end());
+  return !bound_ids_.empty() && std::adjacent_find(bound_ids_.begin(), bound_ids_.end()) == bound_ids_.end();
 }
 
 bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
@@ -333,6 +354,7 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   }
   if (!ever_read_) full_read_ns_ = monotonic_ns();
   ever_read_ = true;
+  if (cpu_mode) threads_bound_ = threads_bound();
   // Which threads count this tick, and with what weight.
   cpu_of_.clear();
   for (auto& t : threads_) {

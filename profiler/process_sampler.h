@@ -73,6 +73,7 @@ class ProcessSampler {
   RunState run_state(uint64_t native_id, bool quick = false);  // quick: ThreadRunState::quick_state
   uint64_t pthread_of(uint64_t native_id) const;
   bool nothing_on_cpu();
+  bool threads_bound();
   void add_sample(uint64_t native_id, uint64_t thread_id, const std::string& task, uint64_t weight,
                   SamplingStats* stats, const std::vector<StackFrame>& stack);
 
@@ -118,6 +119,8 @@ class ProcessSampler {
   std::vector<std::pair<uint64_t, RunState>> tick_states_;
   int64_t full_read_ns_ = 0;  // monotonic time of the last read in cpu mode
   int64_t os_threads_ = -1;  // the process's thread count before the last full read
+  bool threads_bound_ = false;  // threads_bound() at the last full read
+  std::vector<uint64_t> bound_ids_;
   bool ever_read_ = false;
   int64_t revalidated_at_ = 0;
 };

@@ -12,9 +12,10 @@
 
 namespace pyprofd {
 
-RunState parse_stat_state(const char* text, size_t len) {
+RunState parse_stat_state(const char* text, size_t len, int64_t* threads) {
   ProcStat stat;
   if (!parse_proc_stat(text, len, &stat)) return RunState::kGone;
+  if (threads) *threads = stat.threads;
   return stat.state == 'R' ? RunState::kRunning : RunState::kIdle;
 }
 
@@ -41,12 +42,13 @@ ThreadRunState::Entry* ThreadRunState::entry(uint64_t tid) {
 }
 
 RunState ThreadRunState::read_state(Entry* e) {
-  // The state sits within the first 64 bytes unless COMM (at most 64 bytes for
-  // kernel threads, 16 for others) is long: read enough for any COMM.
-  char buf[160];
+  // Up to the thread count (field 20): the kernel formats the whole line for any read.
+  char buf[512];
   ssize_t n = pread(e->fd, buf, sizeof buf, 0);
   ++stat_reads_;
-  RunState st = n <= 0 ? RunState::kGone : parse_stat_state(buf, static_cast<size_t>(n));
+  int64_t threads = -1;
+  RunState st = n <= 0 ? RunState::kGone : parse_stat_state(buf, static_cast<size_t>(n), &threads);
+  if (threads >= 0) stat_threads_ = threads;
   e->last_idle = st == RunState::kIdle;
   return st;
 }

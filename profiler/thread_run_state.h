@@ -22,8 +22,9 @@ namespace pyprofd {
 enum class RunState { kRunning, kIdle, kGone };
 
 // The state from the text of a stat file ("PID (COMM) S ..."; COMM may hold ')' and
-// spaces, so the state follows the last ')'). kGone when the text has none.
-RunState parse_stat_state(const char* text, size_t len);
+// spaces, so the state follows the last ')'). kGone when the text has none. *threads (if
+// given) gets the process's thread count, -1 if the text stops before it.
+RunState parse_stat_state(const char* text, size_t len, int64_t* threads = nullptr);
 
 class ThreadRunState {
  public:
@@ -39,6 +40,11 @@ class ThreadRunState {
   // The process's thread count (the link count of /proc/PID/task, kept open), -1 if
   // unreadable: a change means threads started or ended.
   int64_t process_threads();
+  // The thread count in the last stat file read since forget_stat_threads(), -1 if none:
+  // every thread's stat file holds the process's count, so a tick that read one needs
+  // no process_threads().
+  int64_t stat_threads() const { return stat_threads_; }
+  void forget_stat_threads() { stat_threads_ = -1; }
   size_t stat_reads() const { return stat_reads_; }  // for tests: reads of stat files
   // Closes files of threads not asked about since the previous sweep.
   void sweep();
@@ -66,6 +72,7 @@ class ThreadRunState {
   int proc_fd_ = -1;
   std::unordered_map<uint64_t, Entry> threads_;
   size_t stat_reads_ = 0;
+  int64_t stat_threads_ = -1;
 };
 
 }  // namespace pyprofd

@@ -92,6 +92,21 @@ class RecordTest(unittest.TestCase):
         # About two thirds of the 2 s are burn()'s (less when the machine is busy).
         self.assertGreater(total, 0.5, msg)
 
+    def test_cpu_mode_finds_new_threads_of_an_idle_process(self):
+        # Each thread lives 0.4 s (spinning: running or waiting for a CPU, state R) in a
+        # process that is otherwise asleep, one every 1.2 s: at least 1.2 s of any 4 s. pyprofd
+        # skips the stack reads of idle processes, and must still see a new thread at
+        # the next tick, not at the once-a-second full read (up to 3.11 that missed whole threads: 0.4-0.9 s).
+        with common.Target(CONFIG["python"], SCRIPT, "new_threads", "30") as t:
+            t.wait_ready()
+            time.sleep(0.5)
+            path, err = self.record(t.pid, "--mode", "cpu", "--rate", "100", "--duration", "4")
+        total, stats = self.stats(path)
+        spin = common.by_name(stats, "spin")["ct"]
+        msg = "spin %.3f s of %.3f s sampled (at least 1.2 s expected)\n%s" % (spin, total, err)
+        print(msg)
+        self.assertGreater(spin, 1.1, msg)  # one burst missed leaves ~0.9
+
     def test_sigint_writes_complete_file(self):
         with common.Target(CONFIG["python"], SCRIPT, "forever") as t:
             t.wait_ready()

@@ -5,6 +5,7 @@
 #   recurse SECONDS     CPU work at the bottom of a 200-deep recursion
 #   threads SECONDS     a busy thread (spin) and a sleeping thread (sleeper)
 #   bursts SECONDS      burn() runs 4 ms, then rest() sleeps 2 ms: a request handler's rhythm
+#   new_threads SECONDS an idle main thread that every 1.2 s starts a thread spinning 0.4 s
 #   forever             CPU work until killed or WAIT_FD closes
 #   exit CODE           a short burst of work, then exit with CODE
 import os
@@ -84,6 +85,17 @@ def bursts(seconds):
         rest()
 
 
+def new_threads(seconds):
+    # Slots of 1.2 s from the start, whatever the thread start and join cost: any 4 s
+    # holds at least 1.2 s of spinning.
+    start = time.monotonic()
+    for slot in range(1, int(seconds / 1.2) + 1):
+        time.sleep(max(0.0, start + slot * 1.2 - 0.4 - time.monotonic()))
+        t = threading.Thread(target=spin, args=(start + slot * 1.2,), name="short")
+        t.start()
+        t.join()
+
+
 def forever(wait_fd):
     # Work until the test closes the wait pipe (or kills us).
     import select
@@ -104,6 +116,8 @@ def main():
         threads(float(arg))
     elif mode == "bursts":
         bursts(float(arg))
+    elif mode == "new_threads":
+        new_threads(float(arg))
     elif mode == "forever":
         forever(wait_fd)
     elif mode == "exit":

@@ -44,6 +44,16 @@ TEST(ThreadRunState, CountsTheProcessThreads) {
   EXPECT_EQ(states.process_threads(), before);
 }
 
+// A stat read brings the process's thread count with it (no fstat needed that tick).
+TEST(ThreadRunState, AStatReadGivesTheThreadCount) {
+  ThreadRunState states(getpid());
+  EXPECT_EQ(states.stat_threads(), -1);
+  ASSERT_EQ(states.state(static_cast<uint64_t>(syscall(SYS_gettid))), RunState::kRunning);
+  EXPECT_EQ(states.stat_threads(), states.process_threads());
+  states.forget_stat_threads();
+  EXPECT_EQ(states.stat_threads(), -1);
+}
+
 // This process's own threads: one spinning, one blocked in a sleep.
 TEST(ThreadRunState, TellsARunningThreadFromASleepingOne) {
   std::atomic<bool> stop{false};
