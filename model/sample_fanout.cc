@@ -1,5 +1,7 @@
 #include "model/sample_fanout.h"
 
+#include <chrono>
+
 namespace pyprofd {
 
 uint32_t SampleFanout::intern(const FunctionKey& key) {
@@ -11,7 +13,9 @@ void SampleFanout::add(const SampleLabels& labels, const std::vector<StackFrame>
   std::lock_guard<std::mutex> lock(mu_);
   window_.add(labels, frames, weight_ns);
   for (const auto& r : requests_) r->add(labels, frames, weight_ns);
-  ++samples_[labels.pid];
+  Counted& c = samples_[labels.pid];
+  if (c.samples++ == 0)
+    c.first_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 void SampleFanout::set_rate(double hz) {
@@ -101,7 +105,13 @@ void SampleFanout::set_process_labels(int pid, std::vector<std::pair<std::string
 uint64_t SampleFanout::samples_of(int pid) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = samples_.find(pid);
-  return it == samples_.end() ? 0 : it->second;
+  return it == samples_.end() ? 0 : it->second.samples;
+}
+
+int64_t SampleFanout::first_sample_of(int pid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = samples_.find(pid);
+  return it == samples_.end() ? 0 : it->second.first_ns;
 }
 
 }  // namespace pyprofd

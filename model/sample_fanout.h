@@ -44,8 +44,10 @@ class SampleFanout final : public SampleSink {
   // The sampling rate from now on (the period of the current and later windows).
   void set_rate(double hz);
 
-  // Samples seen per process since start.
+  // Samples seen per process since start, and the wall-clock time (ns since the epoch)
+  // of the first of them (0: none yet).
   uint64_t samples_of(int pid) const;
+  int64_t first_sample_of(int pid) const;
 
  private:
   Profile empty(int64_t start_ns) const;
@@ -59,7 +61,11 @@ class SampleFanout final : public SampleSink {
   std::set<std::shared_ptr<Profile>> requests_;
   std::vector<std::pair<std::string, std::string>> labels_;
   std::map<int, std::vector<std::pair<std::string, std::string>>> process_labels_;
-  std::map<int, uint64_t> samples_;
+  struct Counted {
+    uint64_t samples = 0;
+    int64_t first_ns = 0;
+  };
+  std::map<int, Counted> samples_;
   std::set<int> forgotten_, forgotten_earlier_;  // by forget_process: since the last rotation, before it
 };
 

@@ -11,9 +11,8 @@ namespace pyprofd {
 
 namespace {
 
-// PID, COMM (at most 64 bytes, for kernel threads) and the 17 numbers up to the thread
-// count fit (at most 20 digits each).
-constexpr size_t kHeadBytes = 512;
+// PID, COMM (at most 64 bytes, for kernel threads), state and PPID fit with room to spare.
+constexpr size_t kHeadBytes = 256;
 
 bool read_stat_file(const char* path, ProcStat* out) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -22,22 +21,6 @@ bool read_stat_file(const char* path, ProcStat* out) {
   ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
   return n > 0 && parse_proc_stat(buf, static_cast<size_t>(n), out);
-}
-
-// Field 20 (num_threads) of a stat text whose state (field 3) is at text[at]; -1 when the
-// text stops before the field ends. The fields between are numbers, one space apart.
-int64_t threads_field(const char* text, size_t len, size_t at) {
-  size_t i = at;
-  for (int field = 3; field < 20; ++field) {
-    const void* space = memchr(text + i, ' ', len - i);
-    if (!space) return -1;
-    i = static_cast<size_t>(static_cast<const char*>(space) - text) + 1;
-  }
-  int64_t n = 0;
-  size_t start = i;
-  for (; i < len && text[i] >= '0' && text[i] <= '9' && i - start < 10; ++i) n = n * 10 + (text[i] - '0');
-  bool ended = i < len && (text[i] == ' ' || text[i] == '\n');
-  return ended && i > start ? n : -1;
 }
 
 }  // namespace
@@ -54,7 +37,6 @@ bool parse_proc_stat(const char* text, size_t len, ProcStat* out) {
     if (ppid > INT32_MAX) return false;  // no kernel writes this: garbage, not an overflow (fuzz_proc)
   }
   out->ppid = static_cast<pid_t>(ppid);
-  out->threads = threads_field(text, len, at);
   return true;
 }
 

@@ -11,9 +11,6 @@ namespace pyprofd {
 struct ProcStat {
   char state = 0;  // 'R' running or runnable, 'S' sleeping, 'Z' zombie, ...
   pid_t ppid = 0;  // 0 when the text stops before it
-  // The process's thread count (field 20, the same in every thread's file); -1 when the
-  // text stops before it ends.
-  int64_t threads = -1;
 };
 
 // Parses a stat file's text (need not be NUL-terminated). False when it has no state.

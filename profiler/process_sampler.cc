@@ -304,17 +304,17 @@ RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
 
 // cpu mode: true when no thread of the last read is on a CPU and no thread started or
 // ended since: this tick has no sample to take, and the stack read (the readv, ~10x a
-// stat read) is skipped. A thread that ended reads kGone.
+// state read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
-  states_.forget_stat_threads();
+  size_t reads_before = states_.stat_reads();
   bool idle = threads_bound_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
   for (size_t i = 0; idle && i < threads_.size(); ++i)
     idle = run_state(threads_[i].ts.native_id, true) == RunState::kIdle;
-  int64_t n = states_.stat_threads();  // the count, when a stat file was read
-  // No stat read: every thread's schedstat is unchanged, so none of them ran since the
-  // last tick counted threads; when they are all the OS threads, none could start one.
-  if (n < 0 && idle && os_threads_ == static_cast<int64_t>(threads_.size())) n = os_threads_;
-  if (n < 0) n = states_.process_threads();  // the fstat, a quarter of a stat read
+  // All idle on schedstat alone (no state file read: none of them ran since the last
+  // tick) and they are all the OS threads: none could start or end one, no fstat.
+  int64_t n = idle && states_.stat_reads() == reads_before && os_threads_ == static_cast<int64_t>(threads_.size())
+                  ? os_threads_
+                  : states_.process_threads();
   bool same = n >= 0 && n == os_threads_;
   os_threads_ = n;  // for the full read that follows when not skipping
   return idle && same;

@@ -1,5 +1,6 @@
 #include "profiler/thread_run_state.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,10 +13,9 @@
 
 namespace pyprofd {
 
-RunState parse_stat_state(const char* text, size_t len, int64_t* threads) {
+RunState parse_stat_state(const char* text, size_t len) {
   ProcStat stat;
   if (!parse_proc_stat(text, len, &stat)) return RunState::kGone;
-  if (threads) *threads = stat.threads;
   return stat.state == 'R' ? RunState::kRunning : RunState::kIdle;
 }
 
@@ -27,13 +27,23 @@ ThreadRunState::~ThreadRunState() {
   }
 }
 
+int ThreadRunState::open_state(uint64_t tid, bool syscall) const {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/task/%llu/%s", pid_, static_cast<unsigned long long>(tid),
+                syscall ? "syscall" : "stat");
+  return open(path, O_RDONLY | O_CLOEXEC);
+}
+
 ThreadRunState::Entry* ThreadRunState::entry(uint64_t tid) {
   auto it = threads_.find(tid);
   if (it == threads_.end()) {
-    char path[64];
-    std::snprintf(path, sizeof path, "/proc/%d/task/%llu/stat", pid_, static_cast<unsigned long long>(tid));
     Entry e;
-    e.fd = open(path, O_RDONLY | O_CLOEXEC);
+    e.syscall = syscall_;
+    e.fd = open_state(tid, e.syscall);
+    if (e.fd < 0 && e.syscall && errno == EACCES) {  // not the owner: stat is world-readable
+      syscall_ = e.syscall = false;
+      e.fd = open_state(tid, false);
+    }
     if (e.fd < 0) return nullptr;
     it = threads_.emplace(tid, e).first;
   }
@@ -41,14 +51,25 @@ ThreadRunState::Entry* ThreadRunState::entry(uint64_t tid) {
   return &it->second;
 }
 
-RunState ThreadRunState::read_state(Entry* e) {
-  // Up to the thread count (field 20): the kernel formats the whole line for any read.
-  char buf[512];
+RunState ThreadRunState::read_state(uint64_t tid, Entry* e) {
+  // stat: the state sits within the first 64 bytes unless COMM (at most 64 bytes for
+  // kernel threads, 16 for others) is long: read enough for any COMM.
+  char buf[160];
   ssize_t n = pread(e->fd, buf, sizeof buf, 0);
   ++stat_reads_;
-  int64_t threads = -1;
-  RunState st = n <= 0 ? RunState::kGone : parse_stat_state(buf, static_cast<size_t>(n), &threads);
-  if (threads >= 0) stat_threads_ = threads;
+  if (n < 0 && e->syscall && (errno == EPERM || errno == EACCES)) {  // syscall needs ptrace rights
+    syscall_ = e->syscall = false;
+    close(e->fd);
+    e->fd = open_state(tid, false);
+    n = e->fd < 0 ? -1 : pread(e->fd, buf, sizeof buf, 0);
+  }
+  RunState st = RunState::kGone;
+  if (n > 0 && e->syscall) {
+    // "running" while the task is runnable (stat's 'R'), else the syscall it sleeps in.
+    st = n >= 7 && std::memcmp(buf, "running", 7) == 0 ? RunState::kRunning : RunState::kIdle;
+  } else if (n > 0) {
+    st = parse_stat_state(buf, static_cast<size_t>(n));
+  }
   e->last_idle = st == RunState::kIdle;
   return st;
 }
@@ -81,7 +102,7 @@ RunState ThreadRunState::state(uint64_t tid) {
   Entry* e = entry(tid);
   if (!e) return RunState::kGone;
   e->have_idle = false;
-  return read_state(e);
+  return read_state(tid, e);
 }
 
 RunState ThreadRunState::quick_state(uint64_t tid) {
@@ -89,13 +110,13 @@ RunState ThreadRunState::quick_state(uint64_t tid) {
   if (!e) return RunState::kGone;
   if (!e->last_idle) {
     e->have_idle = false;
-    return read_state(e);
+    return read_state(tid, e);
   }
   SchedStat now;
   // A kernel without sched_info prints "0 0 0": a thread that ever ran has switched in.
   bool have = read_sched(tid, e, &now) && now.switches > 0;
   if (have && e->have_idle && now == e->idle_at) return RunState::kIdle;
-  RunState st = read_state(e);
+  RunState st = read_state(tid, e);
   e->have_idle = have && st == RunState::kIdle;
   e->idle_at = now;
   return st;

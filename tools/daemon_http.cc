@@ -133,9 +133,12 @@ struct DaemonHttp::Impl {
       targets = state->targets;
     }
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& [pid, t] : targets)
+    for (const auto& [pid, t] : targets) {
+      int64_t first = state->fanout.first_sample_of(pid);
       out.push_back({{"pid", pid}, {"command", t.command}, {"python_version", t.python_version}, {"state", t.state},
-                     {"samples", state->fanout.samples_of(pid)}});
+                     {"samples", state->fanout.samples_of(pid)},
+                     {"first_sample", first ? nlohmann::json(first / 1e9) : nlohmann::json(nullptr)}});
+    }
     res.set_content(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
   }
 

@@ -195,7 +195,9 @@ class DaemonTest(unittest.TestCase):
         states = {t["pid"]: t for t in json.loads(targets)}
         self.assertEqual(states[t2.pid]["state"], "sampling")
         self.assertGreater(states[t2.pid]["samples"], 0)
+        self.assertLess(abs(states[t2.pid]["first_sample"] - time.time()), 120)  # Unix seconds, this run's
         self.assertIn("not a Python process", states[other.pid]["state"])
+        self.assertIsNone(states[other.pid]["first_sample"])
 
         # SIGHUP reopens the log file (moved away, as logrotate does).
         os.rename(self.log, self.log + ".1")

@@ -40,8 +40,12 @@ TEST(SampleFanout, WindowsAndRequestsShareOneFunctionTable) {
   EXPECT_EQ(request->total_weight_ns(), 20u);
   EXPECT_EQ(request->duration_ns, 1000);
   EXPECT_EQ(f.samples_of(7), 3u);
+  int64_t first = f.first_sample_of(7);
+  EXPECT_GT(first, 1700000000LL * 1000000000LL);  // wall clock, not the window's times
+  EXPECT_EQ(f.first_sample_of(8), 0);
 
   f.add(l, stack(f, "hot"), 5);
+  EXPECT_EQ(f.first_sample_of(7), first);  // the first sample's, kept
   Profile w2 = f.rotate(5000);
   auto merged = f.merge({std::make_shared<const Profile>(w), std::make_shared<const Profile>(w2)});
   EXPECT_EQ(merged.total_samples(), 4u);

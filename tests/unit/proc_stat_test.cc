@@ -1,8 +1,6 @@
 // parse_proc_stat on real and hostile /proc/PID/stat texts.
 #include <gtest/gtest.h>
 
-#include <unistd.h>
-
 #include <string>
 
 #include "profiler/proc_stat.h"
@@ -27,33 +25,6 @@ TEST(ProcStat, OverlongParentIsRefusedNotOverflowed) {
   ASSERT_TRUE(parse("8690 (python3) R 2147483647 0\n", &st));
   EXPECT_EQ(st.ppid, 2147483647);
   EXPECT_FALSE(parse("8690 (python3) R 2147483648 0\n", &st));
-}
-
-// Field 20: the process's thread count, in every thread's stat file; -1 when the text
-// is cut before the field ends (a short read must not pass for a smaller count).
-TEST(ProcStat, ThreadCountIsField20) {
-  const std::string line =
-      "4242 (a ) b) S 1 4242 4242 0 -1 4194304 1200 0 3 0 150 40 0 0 20 -5 7 0 99 1000 50 18446744073709551615\n";
-  ProcStat st;
-  ASSERT_TRUE(parse(line, &st));
-  EXPECT_EQ(st.threads, 7);
-  size_t at = line.find(" 7 0 99");
-  ASSERT_TRUE(parse(line.substr(0, at + 2), &st));  // "... -5 7": the 7 may go on
-  EXPECT_EQ(st.threads, -1);
-  ASSERT_TRUE(parse(line.substr(0, at + 3), &st));
-  EXPECT_EQ(st.threads, 7);
-  ASSERT_TRUE(parse("4242 (x) R 1 2 3\n", &st));
-  EXPECT_EQ(st.threads, -1);
-}
-
-// This process's own stat files: every thread's holds the same count.
-TEST(ProcStat, OwnThreadCountMatchesTheTaskDirectory) {
-  ProcStat st;
-  ASSERT_TRUE(read_proc_stat(getpid(), &st));
-  EXPECT_GE(st.threads, 1);
-  ProcStat task;
-  ASSERT_TRUE(read_task_stat(getpid(), static_cast<uint64_t>(getpid()), &task));
-  EXPECT_EQ(task.threads, st.threads);
 }
 
 }  // namespace

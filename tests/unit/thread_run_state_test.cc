@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,14 +45,30 @@ TEST(ThreadRunState, CountsTheProcessThreads) {
   EXPECT_EQ(states.process_threads(), before);
 }
 
-// A stat read brings the process's thread count with it (no fstat needed that tick).
-TEST(ThreadRunState, AStatReadGivesTheThreadCount) {
+// As root (or the owner) the state comes from the syscall file, the cheaper one.
+TEST(ThreadRunState, ReadsTheSyscallFileWhenAllowed) {
   ThreadRunState states(getpid());
-  EXPECT_EQ(states.stat_threads(), -1);
-  ASSERT_EQ(states.state(static_cast<uint64_t>(syscall(SYS_gettid))), RunState::kRunning);
-  EXPECT_EQ(states.stat_threads(), states.process_threads());
-  states.forget_stat_threads();
-  EXPECT_EQ(states.stat_threads(), -1);
+  EXPECT_NE(states.state(static_cast<uint64_t>(getpid())), RunState::kGone);
+  EXPECT_TRUE(states.reads_syscall());
+}
+
+// Another user may not open a process's syscall files (mode 0400): stat, readable by
+// all, answers instead. A child gives up root and reads this process's main thread.
+TEST(ThreadRunState, FallsBackToStatWhenSyscallIsRefused) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to drop to another user";
+  pid_t parent = getpid();
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    ThreadRunState states(parent);
+    RunState st = states.state(static_cast<uint64_t>(parent));  // blocked in waitpid: idle
+    _exit(st == RunState::kIdle && !states.reads_syscall() ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // This process's own threads: one spinning, one blocked in a sleep.
