@@ -25,13 +25,6 @@ namespace pyprofd {
 
 namespace {
 
-std::string command_line_of(pid_t pid) {
-  std::string raw = whole_file_text("/proc/" + std::to_string(pid) + "/cmdline");
-  while (!raw.empty() && raw.back() == '\0') raw.pop_back();
-  for (char& c : raw) if (c == '\0') c = ' ';
-  return raw;
-}
-
 std::string basename_of(const std::string& path) {
   auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -250,8 +243,7 @@ AttachError no_interpreter_error(pid_t pid, const std::string& who, const std::s
   if (!old_python.empty())
     return make_error(AttachErrorKind::kUnsupportedVersion,
                       who + " runs Python " + old_python + ", which pyprofd does not support (3.8 to 3.15)");
-  std::string comm = whole_file_text("/proc/" + std::to_string(pid) + "/comm");
-  while (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  std::string comm = proc_comm(pid);
   return make_error(AttachErrorKind::kNotPython,
                     who + " (" + comm + ") is not a Python process: no libpython or python executable with "
                           "_PyRuntime in its memory maps");
@@ -263,7 +255,7 @@ std::unique_ptr<PythonProcess> attach_once(pid_t pid, AttachError* err) {
   if (!read_target_maps(pid, who, &maps, err)) return nullptr;
   auto proc = std::make_unique<PythonProcess>();
   proc->pid = pid;
-  proc->command_line = command_line_of(pid);
+  proc->command_line = proc_command_line(pid);
   std::string old_python;
   for (const auto& path : python_images(maps)) {
     switch (try_image(path, maps, who, proc.get(), &old_python, err)) {

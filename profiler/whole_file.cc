@@ -30,4 +30,18 @@ std::string whole_file_text(const std::string& path, size_t max) {
   return read_whole_file(path, &text, max) == 0 ? text : std::string();
 }
 
+std::string proc_command_line(pid_t pid) {
+  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/cmdline");
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  for (char& c : s)
+    if (c == '\0') c = ' ';
+  return s;
+}
+
+std::string proc_comm(pid_t pid) {
+  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/comm");
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
 }  // namespace pyprofd

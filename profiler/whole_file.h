@@ -3,6 +3,8 @@
 // std::ios_failure from its buffer (whatever its exception mask): a daemon ended by a
 // target's exit. These never throw.
 #pragma once
+#include <sys/types.h>
+
 #include <cstddef>
 #include <string>
 
@@ -16,5 +18,10 @@ int read_whole_file(const std::string& path, std::string* out, size_t max = kMax
 
 // The file's bytes, "" when it cannot be read.
 std::string whole_file_text(const std::string& path, size_t max = kMaxWholeFile);
+
+// A process's argv joined by single spaces, and its name (comm); "" for kernel threads
+// and vanished processes.
+std::string proc_command_line(pid_t pid);
+std::string proc_comm(pid_t pid);
 
 }  // namespace pyprofd

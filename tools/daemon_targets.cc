@@ -15,21 +15,6 @@ namespace pyprofd::cli {
 
 namespace {
 
-// argv joined by single spaces ("" for kernel threads and vanished processes).
-std::string command_line(pid_t pid) {
-  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/cmdline");
-  while (!s.empty() && s.back() == '\0') s.pop_back();
-  for (char& c : s)
-    if (c == '\0') c = ' ';
-  return s;
-}
-
-std::string short_name(pid_t pid) {
-  std::string s = whole_file_text("/proc/" + std::to_string(pid) + "/comm");
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
-
 std::string executable(pid_t pid) {
   char buf[4096];
   ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
@@ -81,7 +66,7 @@ std::set<pid_t> TargetScanner::candidates(const Selection& sel) const {
         out.insert(pid);
         continue;
       }
-      std::string cmd = command_line(pid);
+      std::string cmd = proc_command_line(pid);
       if (cmd.empty()) continue;
       if (sel.all || std::regex_search(cmd, sel.match_re)) out.insert(pid);
     }
@@ -92,7 +77,7 @@ std::set<pid_t> TargetScanner::candidates(const Selection& sel) const {
 
 void TargetScanner::note_attached(const PythonProcess& proc) {
   noted_.insert(proc.pid);
-  std::string name = short_name(proc.pid), cgroup = cgroup_of(proc.pid);
+  std::string name = proc_comm(proc.pid), cgroup = cgroup_of(proc.pid);
   spdlog::info("attached process {} (Python {}, cgroup {}): {}", proc.pid, proc.version, cgroup, proc.command_line);
   state_->fanout.set_process_labels(proc.pid, {{"process", name}, {"service", args_.app_name}, {"cgroup", cgroup}});
   std::lock_guard<std::mutex> lock(state_->mu);
@@ -127,7 +112,7 @@ void TargetScanner::try_attach(pid_t pid) {
     return;
   }
   spdlog::warn("process {} not attached: {}", pid, err.message);
-  failures_[pid] = TargetInfo{pid, command_line(pid), "", err.message};
+  failures_[pid] = TargetInfo{pid, proc_command_line(pid), "", err.message};
   std::lock_guard<std::mutex> lock(state_->mu);
   ++state_->metrics.attach_failures;
 }

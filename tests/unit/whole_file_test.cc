@@ -1,6 +1,7 @@
 #include "profiler/whole_file.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <fstream>
@@ -32,6 +33,17 @@ TEST(WholeFile, ReadsWholeAndBounded) {
   ASSERT_EQ(read_whole_file("/proc/self/status", &text, 10), 0);
   EXPECT_EQ(text.size(), 10u);
   EXPECT_EQ(text.compare(0, 5, "Name:"), 0);
+}
+
+// This process's command line (NULs as spaces, none trailing) and name; "" once gone.
+TEST(WholeFile, CommandLineAndName) {
+  std::string cmd = proc_command_line(getpid());
+  EXPECT_NE(cmd.find("unit_tests"), std::string::npos) << cmd;
+  EXPECT_EQ(cmd.find('\0'), std::string::npos);
+  EXPECT_NE(cmd.back(), ' ');
+  EXPECT_EQ(proc_comm(getpid()), "unit_tests");
+  EXPECT_EQ(proc_command_line(0x3fffffff), "");  // above pid_max: no such process
+  EXPECT_EQ(proc_comm(0x3fffffff), "");
 }
 
 }  // namespace
