@@ -24,7 +24,6 @@ uint64_t perf_period(uint64_t tick_ns) { return std::max<uint64_t>(tick_ns / 4, 
 NativeStacks::NativeStacks(pid_t pid, const NativeOptions& options, uint64_t period_ns)
     : pid_(pid),
       options_(options),
-      period_ns_(period_ns),
       unwinder_(pid, "/proc/" + std::to_string(pid) + "/root"),
       perf_(perf_period(period_ns)),
       pausing_(options.pause == NativePause::kAlways) {

@@ -67,7 +67,6 @@ class NativeStacks {
 
   pid_t pid_;
   NativeOptions options_;
-  uint64_t period_ns_;
   NativeUnwinder unwinder_;
   PerfStacks perf_;
   bool pausing_ = false;
