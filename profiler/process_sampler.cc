@@ -306,13 +306,13 @@ RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
 // ended since: this tick has no sample to take, and the stack read (the readv, ~10x a
 // state read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
-  size_t reads_before = states_.stat_reads();
+  size_t reads_before = states_.state_reads();
   bool idle = threads_bound_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
   for (size_t i = 0; idle && i < threads_.size(); ++i)
     idle = run_state(threads_[i].ts.native_id, true) == RunState::kIdle;
   // All idle on schedstat alone (no state file read: none of them ran since the last
   // tick) and they are all the OS threads: none could start or end one, no fstat.
-  int64_t n = idle && states_.stat_reads() == reads_before && os_threads_ == static_cast<int64_t>(threads_.size())
+  int64_t n = idle && states_.state_reads() == reads_before && os_threads_ == static_cast<int64_t>(threads_.size())
                   ? os_threads_
                   : states_.process_threads();
   bool same = n >= 0 && n == os_threads_;

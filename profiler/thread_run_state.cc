@@ -34,16 +34,20 @@ int ThreadRunState::open_state(uint64_t tid, bool syscall) const {
   return open(path, O_RDONLY | O_CLOEXEC);
 }
 
+// A syscall file refused: this thread, and every thread opened from now on, use stat.
+void ThreadRunState::to_stat(uint64_t tid, Entry* e) {
+  syscall_ = e->syscall = false;
+  if (e->fd >= 0) close(e->fd);
+  e->fd = open_state(tid, false);
+}
+
 ThreadRunState::Entry* ThreadRunState::entry(uint64_t tid) {
   auto it = threads_.find(tid);
   if (it == threads_.end()) {
     Entry e;
     e.syscall = syscall_;
     e.fd = open_state(tid, e.syscall);
-    if (e.fd < 0 && e.syscall && errno == EACCES) {  // not the owner: stat is world-readable
-      syscall_ = e.syscall = false;
-      e.fd = open_state(tid, false);
-    }
+    if (e.fd < 0 && e.syscall && errno == EACCES) to_stat(tid, &e);  // not the owner: stat is world-readable
     if (e.fd < 0) return nullptr;
     it = threads_.emplace(tid, e).first;
   }
@@ -56,11 +60,9 @@ RunState ThreadRunState::read_state(uint64_t tid, Entry* e) {
   // kernel threads, 16 for others) is long: read enough for any COMM.
   char buf[160];
   ssize_t n = pread(e->fd, buf, sizeof buf, 0);
-  ++stat_reads_;
+  ++state_reads_;
   if (n < 0 && e->syscall && (errno == EPERM || errno == EACCES)) {  // syscall needs ptrace rights
-    syscall_ = e->syscall = false;
-    close(e->fd);
-    e->fd = open_state(tid, false);
+    to_stat(tid, e);
     n = e->fd < 0 ? -1 : pread(e->fd, buf, sizeof buf, 0);
   }
   RunState st = RunState::kGone;

@@ -123,9 +123,9 @@ TEST(ThreadRunState, QuickStateSeesAnIdleThreadWakeUp) {
   }
   ASSERT_EQ(first, RunState::kIdle);
   states.quick_state(tid);  // reads schedstat, then stat once more
-  size_t reads = states.stat_reads();
+  size_t reads = states.state_reads();
   for (int i = 0; i < 20; ++i) EXPECT_EQ(states.quick_state(tid), RunState::kIdle);
-  EXPECT_EQ(states.stat_reads(), reads);  // schedstat alone: nothing switched it in
+  EXPECT_EQ(states.state_reads(), reads);  // schedstat alone: nothing switched it in
   ASSERT_EQ(write(fds[1], "x", 1), 1);
   int running = 0;
   for (int i = 0; i < 2000 && running < 20; ++i) {
