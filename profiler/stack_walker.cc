@@ -168,12 +168,12 @@ bool StackWalker::same_as_memo(const Guess& g, const ThreadState& ts, const Ops&
 }
 
 // Keeps what a walk decoded for same_as_memo, if it decoded nothing but the batch: no
-// late read, no re-read of a grown part, no second read of a lone frame object.
+// late read, no re-read of a grown part. (A bottom frame object a second read confirmed
+// stays confirmed: the same bytes would pass again.)
 void StackWalker::remember_walk(Guess& g, const ThreadState& ts, const Ops& ops, WalkStatus status,
                                 const std::vector<RawFrame>& frames) {
   Guess::Memo& m = g.memo;
-  m.ok = status == WalkStatus::kOk && late_reads_ == 0 && grown_hi_ == 0 &&
-         !(l_.frame_linkage == FrameLinkage::kFrameObjects && frames.size() == 1);
+  m.ok = status == WalkStatus::kOk && late_reads_ == 0 && grown_hi_ == 0;
   if (!m.ok) return;
   m.frame = ts.frame;
   m.chunk = ts.chunk;
@@ -291,7 +291,7 @@ WalkStatus StackWalker::walk_frame_objects(const ThreadState& ts, Guess& g, cons
   }
   // A stack the guess covered keeps the guess (no work on a steady stack).
   if (misses || g.frames.size() > frames->size() + kMaxExtraGuess) remember_frames(g, *frames);
-  if (status == WalkStatus::kOk && frames->size() == 1 && !lone_frame_holds(frames->front())) return WalkStatus::kChanged;
+  if (status == WalkStatus::kOk && !frames->empty() && !bottom_holds(g, frames->back())) return WalkStatus::kChanged;
   return status;
 }
 
@@ -303,13 +303,20 @@ void StackWalker::index_guess(Guess& g) {
   g.sorted_stale = false;
 }
 
-// A stack of one frame may be a frame being set up (taken from a free list, whose end
-// has no f_back, and read just as it starts executing): it stands if a second read still
-// finds it a bottom frame of the same code.
-bool StackWalker::lone_frame_holds(const RawFrame& f) {
+// A chain's last frame (no f_back) may be a frame read while it was set up: taken from
+// the end of a free list (no f_back yet) and copied across the moment it starts running,
+// its f_back before and its state after (CI: 'fail;fail' rooted at fail, 3.8). It stands
+// if a second read still finds it a live bottom frame of the same code. The confirmed
+// bottom is kept per thread: a steady root costs one read per thread, not one per walk.
+bool StackWalker::bottom_holds(Guess& g, const RawFrame& f) {
+  if (f.frame == g.bottom && f.code == g.bottom_code) return true;
   if (!mem_.read(f.frame, one_frame_.data(), frame_read_)) return false;
-  return field<uint64_t>(one_frame_.data(), l_.fr_back) == 0 && field<uint64_t>(one_frame_.data(), l_.fr_code) == f.code &&
-         frame_live(one_frame_.data());
+  const uint8_t* again = one_frame_.data();
+  if (field<uint64_t>(again, l_.fr_back) != 0 || field<uint64_t>(again, l_.fr_code) != f.code || !frame_live(again))
+    return false;
+  g.bottom = f.frame;
+  g.bottom_code = f.code;
+  return true;
 }
 
 // The batched copy of the frame at addr, or nullptr if it was not guessed. The guess

@@ -97,6 +97,7 @@ class StackWalker {
     uint64_t top = 0;             // cframe->current_frame lands here
     int before_op = -1;           // 3.11+: datastack_top, read before everything else
     uint64_t top_before = 0;
+    uint64_t bottom = 0, bottom_code = 0;  // <=3.10: the last bottom frame a second read confirmed
     std::vector<uint8_t> ts_buf, chunk_buf;
     // The last walk, if it read nothing beyond the batch: its inputs and its frames. A
     // walk is a function of these bytes, so the same bytes give the same frames.
@@ -118,7 +119,7 @@ class StackWalker {
   bool top_still(uint64_t tstate, const ThreadState& ts, uint64_t top);
   WalkStatus check_top(uint64_t tstate, const ThreadState& ts, uint64_t top, WalkStatus walked);
   bool frame_live(const uint8_t* f) const;
-  bool lone_frame_holds(const RawFrame& f);
+  bool bottom_holds(Guess& g, const RawFrame& f);
   const uint8_t* batched_frame(const Guess& g, const Ops& ops, uint64_t addr, size_t* hint) const;
   void remember_frames(Guess& g, const std::vector<RawFrame>& frames);
   static void index_guess(Guess& g);

@@ -223,6 +223,67 @@ TEST_P(WalkerSnapshot, TornChunkPointersRepeatedOverTicks) {
   }
 }
 
+// Serves a snapshot, but the first read that covers `addr` sees 8 zero bytes there: a
+// frame copied while it was set up (its f_back not yet written, its state already live).
+class TornOnceMemory : public RemoteMemory {
+ public:
+  TornOnceMemory(const SnapshotMemory& snap, uint64_t addr) : snap_(snap), addr_(addr) {}
+  bool read(uint64_t addr, void* dst, size_t len) override {
+    if (!snap_.read(addr, dst, len)) return false;
+    if (!torn && addr <= addr_ && addr_ + 8 <= addr + len) {
+      std::memset(static_cast<uint8_t*>(dst) + (addr_ - addr), 0, 8);
+      torn = true;
+    }
+    return true;
+  }
+  bool torn = false;
+
+ private:
+  SnapshotMemory snap_;
+  uint64_t addr_;
+};
+
+// <=3.10: a frame in the middle of a chain read with no f_back ends the chain there. The
+// truncated stack must be refused (a second read of that bottom disagrees) and the real
+// one taken on the next tick.
+TEST_P(WalkerSnapshot, TornBottomFrameIsRefused) {
+  AttachError err;
+  auto proc = attach_python(pid_, &err);
+  ASSERT_NE(proc, nullptr) << err.message;
+  if (proc->layout.frame_linkage != FrameLinkage::kFrameObjects) GTEST_SKIP() << "frame objects: 3.8-3.10 only";
+  SnapshotMemory snapshot;
+  proc->memory = std::make_unique<RecordingMemory>(std::move(proc->memory), &snapshot);
+  std::vector<ThreadSample> live;
+  {
+    ThreadReader reader(*proc);
+    ASSERT_TRUE(reader.sample(&live, true));
+  }
+  kill_target();
+  const ThreadSample* deep = nullptr;
+  for (const auto& t : live)  // the main thread: the deep one
+    if (!deep || t.frames.size() > deep->frames.size()) deep = &t;
+  ASSERT_NE(deep, nullptr);
+  ASSERT_GT(deep->frames.size(), 10u);
+  const size_t middle = deep->frames.size() / 2;
+  auto torn = std::make_unique<TornOnceMemory>(snapshot, deep->frames[middle].frame + proc->layout.fr_back);
+  TornOnceMemory* mem = torn.get();
+  proc->memory = std::move(torn);
+  ThreadReader reader(*proc);
+  auto main_thread = [&](const std::vector<ThreadSample>& ts) {
+    for (const auto& t : ts)
+      if (t.ts.addr == deep->ts.addr) return &t;
+    return static_cast<const ThreadSample*>(nullptr);
+  };
+  std::vector<ThreadSample> threads;
+  ASSERT_TRUE(reader.sample(&threads, true));
+  ASSERT_TRUE(mem->torn);
+  ASSERT_NE(main_thread(threads), nullptr);
+  EXPECT_EQ(main_thread(threads)->status, WalkStatus::kChanged);
+  ASSERT_TRUE(reader.sample(&threads, true));
+  EXPECT_EQ(main_thread(threads)->status, WalkStatus::kOk);
+  EXPECT_EQ(main_thread(threads)->frames.size(), deep->frames.size());
+}
+
 INSTANTIATE_TEST_SUITE_P(Interpreters, WalkerSnapshot, ::testing::ValuesIn(test_interpreters()),
                          [](const auto& info) { return std::string(info.param.label); });
 
