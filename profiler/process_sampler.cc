@@ -306,6 +306,11 @@ RunState ProcessSampler::run_state(uint64_t native_id, bool quick) {
 // ended since: this tick has no sample to take, and the stack read (the readv, ~10x a
 // state read) is skipped. A thread that ended reads kGone.
 bool ProcessSampler::nothing_on_cpu() {
+  // From the context-switch records when they are sure: no /proc read at all. They go by
+  // process, so a thread not in the last read (a new one) counts too.
+  OnCpu::State cpu = on_cpu_ ? on_cpu_->state(proc_->pid) : OnCpu::State::kUnknown;
+  if (cpu == OnCpu::State::kBusy) return false;
+  if (cpu == OnCpu::State::kIdle) return monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
   size_t reads_before = states_.state_reads();
   bool idle = threads_bound_ && monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
   for (size_t i = 0; idle && i < threads_.size(); ++i)

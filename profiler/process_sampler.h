@@ -15,6 +15,7 @@
 #include "profiler/thread_reader.h"
 #include "profiler/code_cache.h"
 #include "profiler/native_stacks.h"
+#include "profiler/on_cpu.h"
 
 namespace pyprofd {
 
@@ -53,6 +54,9 @@ class ProcessSampler {
   size_t threads_seen() const { return threads_seen_.size(); }
   // The tick period changed (set_rate): --native's perf copies follow it.
   void set_interval(uint64_t interval_ns);
+  // cpu mode: the session's context-switch tracker, drained each tick before sampling
+  // (nullptr or not open: the idle check reads /proc).
+  void set_on_cpu(const OnCpu* on_cpu) { on_cpu_ = on_cpu; }
 
  private:
   const std::string& thread_name(uint64_t thread_id);
@@ -79,6 +83,7 @@ class ProcessSampler {
 
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
+  const OnCpu* on_cpu_ = nullptr;
   SampleSink* sink_;
   ThreadReader reader_;
   CodeCache codes_;

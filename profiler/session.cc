@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <random>
 
 #include "profiler/clock.h"
@@ -36,11 +38,29 @@ bool SamplingSession::attach_root(pid_t pid, AttachError* err) {
 
 void SamplingSession::adopt(std::unique_ptr<ProcessSampler> sampler) {
   pid_t pid = sampler->pid();
+  sampler->set_on_cpu(&on_cpu_);
   if (interval_ns_) sampler->set_interval(interval_ns_);  // built with the rate at start
   summary_.pids.insert(pid);
   samplers_[pid] = std::move(sampler);
   std::lock_guard<std::mutex> lock(handoff_mu_);
   published_.insert(pid);
+}
+
+// cpu mode skips a process with no thread on a CPU: known from context-switch records
+// when perf events are allowed (PYPROFD_SWITCH_EVENTS=0 declines them), else from /proc
+// per thread, which at host scale cost most of the daemon's CPU.
+void SamplingSession::open_on_cpu() {
+  if (options_.sampling.mode != ProfileMode::kCpu || options_.sampling.idle) return;
+  const char* env = std::getenv("PYPROFD_SWITCH_EVENTS");
+  if (env && std::string(env) == "0") {
+    spdlog::debug("cpu mode: on-CPU state from /proc (PYPROFD_SWITCH_EVENTS=0)");
+    return;
+  }
+  int err = on_cpu_.open();
+  if (err)
+    spdlog::debug("cpu mode: on-CPU state from /proc (context-switch events: {})", std::strerror(err));
+  else
+    spdlog::debug("cpu mode: on-CPU state from context-switch events");
 }
 
 void SamplingSession::drop(pid_t pid) {
@@ -210,6 +230,7 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
   // 100 ms for its first sample (the workers').
   int64_t next_scan = start;
   int64_t next_status = start + kStatusNs;
+  open_on_cpu();
 
   while (!*stop) {
     int64_t now = monotonic_ns();
@@ -242,6 +263,7 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
       for (auto& [pid, s] : samplers_) s->set_interval(interval_ns_);
     }
 
+    if (on_cpu_.is_open()) on_cpu_.drain(now);
     uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {
       if (it->second->sample(wall, &summary_.stats)) {

@@ -107,6 +107,7 @@ class SamplingSession {
   void take_handed_over();                           // adopts what another thread attached, drops what it released
   void drop(pid_t pid);                              // stops sampling (sampling thread)
   bool is_sampled(pid_t pid) const;
+  void open_on_cpu();
 
   SessionOptions options_;
   SampleSink* sink_;
@@ -117,6 +118,7 @@ class SamplingSession {
   size_t retired_threads_ = 0;     // threads seen by samplers already dropped
   pid_t root_ = 0;
   ChildScanner children_;          // the tree's /proc children files, kept open (by the thread that scans)
+  OnCpu on_cpu_;                   // cpu mode: who is on a CPU, drained each tick
   double new_rate_hz_ = 0;  // set_rate's, 0 when none is pending
   uint64_t interval_ns_ = 0;  // the tick period since a set_rate (0: options_.sampling's), for samplers adopted later
   // Shared with the attaching thread: processes attached there, and the pids sampled or
