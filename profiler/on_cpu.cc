@@ -31,6 +31,7 @@ perf_event_attr switch_attr() {
 }  // namespace
 
 int OnCpu::open() {
+  close();
   const long n = sysconf(_SC_NPROCESSORS_CONF);
   for (long cpu = 0; cpu < n && cpu < CPU_SETSIZE; ++cpu) {
     perf_event_attr a = switch_attr();
@@ -48,22 +49,31 @@ int OnCpu::open() {
   current_.assign(static_cast<size_t>(n), Task{});
   batch_.reserve(4096);
   preempted_.reserve(64);
-  visit_every_cpu();
-  return rings_.empty() ? ENODEV : 0;
+  if (rings_.empty()) return ENODEV;
+  // On a thread of its own: on a busy machine a visit waits for each CPU (a first
+  // sample was 25 ms late when the sampling thread made it).
+  visitor_ = std::thread(visit_every_cpu, ring_cpu_);
+  return 0;
+}
+
+void OnCpu::close() {
+  if (visitor_.joinable()) visitor_.join();
+  rings_.clear();
+  ring_cpu_.clear();
+  current_.clear();
+  preempted_.clear();
+  distrust_until_ns_ = 0;
 }
 
 // A CPU idle since before open() has no switch to tell what runs there: run on each
-// once (leaving it switches it), then go back to the CPUs this thread may use.
-void OnCpu::visit_every_cpu() const {
-  cpu_set_t mine;
-  if (sched_getaffinity(0, sizeof mine, &mine) != 0) return;
-  for (uint32_t cpu : ring_cpu_) {
+// once (leaving it switches it). The visiting thread then ends.
+void OnCpu::visit_every_cpu(std::vector<uint32_t> cpus) {
+  for (uint32_t cpu : cpus) {
     cpu_set_t one;
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
     sched_setaffinity(0, sizeof one, &one);  // refused (a cpuset): that CPU is known at its next switch
   }
-  sched_setaffinity(0, sizeof mine, &mine);
 }
 
 void OnCpu::drain(int64_t now_ns) {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "profiler/perf_ring.h"
@@ -20,6 +21,8 @@ class OnCpu {
   // (EACCES, EPERM: perf events are not allowed here), with nothing kept open.
   int open();
   bool is_open() const { return !rings_.empty(); }
+  void close();
+  ~OnCpu() { close(); }
 
   // Reads the records since the last call, in time order (once a tick, before the
   // processes are asked).
@@ -48,9 +51,10 @@ class OnCpu {
   void collect(uint32_t cpu, const perf_event_header& h, const uint8_t* rec);
   void apply(const Switch& s);
   void forget_preempted(pid_t tid);
-  void visit_every_cpu() const;
+  static void visit_every_cpu(std::vector<uint32_t> cpus);
 
   std::vector<PerfRing> rings_;
+  std::thread visitor_;
   std::vector<uint32_t> ring_cpu_;
   std::vector<Task> current_;                       // per CPU: what runs there
   std::vector<std::pair<pid_t, pid_t>> preempted_;  // (tid, pid) preempted and not back yet

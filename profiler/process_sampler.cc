@@ -309,6 +309,7 @@ bool ProcessSampler::nothing_on_cpu() {
   // From the context-switch records when they are sure: no /proc read at all. They go by
   // process, so a thread not in the last read (a new one) counts too.
   OnCpu::State cpu = on_cpu_ ? on_cpu_->state(proc_->pid) : OnCpu::State::kUnknown;
+  skip_by_records_ = cpu == OnCpu::State::kIdle;
   if (cpu == OnCpu::State::kBusy) return false;
   if (cpu == OnCpu::State::kIdle) return monotonic_ns() - full_read_ns_ < kFullReadEveryNs;
   size_t reads_before = states_.state_reads();
@@ -345,7 +346,11 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
   tick_states_.clear();
   if (cpu_mode && ticks_ % 256 == 0) states_.sweep();
   if (cpu_mode && !options_.idle && ever_read_) {
-    if (nothing_on_cpu()) return true;
+    if (nothing_on_cpu()) {
+      ++stats->idle_skips;
+      stats->idle_skips_by_records += skip_by_records_;
+      return true;
+    }
     full_read_ns_ = monotonic_ns();
   }
   if (!reader_.sample(&threads_, options_.gil)) {

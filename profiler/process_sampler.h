@@ -35,6 +35,8 @@ struct SamplingStats {
   uint64_t invalid_walks[kWalkStatusCount] = {};  // by the last walk's status (kOk: its code was unreadable)
   uint64_t invalid_tasks = 0;  // asyncio tasks or task stacks that did not decode
   uint64_t unreadable_task_names = 0;  // task names not read cleanly, shown as "<task ?>" (samples kept)
+  uint64_t idle_skips = 0;  // cpu mode: process-ticks skipped, nothing of the process on a CPU
+  uint64_t idle_skips_by_records = 0;  // ... of them known from context-switch records (not /proc)
   NativeStats native;     // --native: merged, torn, unavailable (the last two dropped, not in `invalid`), pauses
 
   // "changing 12, freed frame 3": the non-zero reasons, "" if none.
@@ -84,6 +86,7 @@ class ProcessSampler {
   std::unique_ptr<PythonProcess> proc_;
   SamplingOptions options_;
   const OnCpu* on_cpu_ = nullptr;
+  bool skip_by_records_ = false;  // the last nothing_on_cpu answered from on_cpu_
   SampleSink* sink_;
   ThreadReader reader_;
   CodeCache codes_;

@@ -14,6 +14,7 @@
 
 #include "profiler/clock.h"
 #include "profiler/process_tree.h"
+#include "profiler/whole_file.h"
 
 namespace pyprofd {
 
@@ -21,6 +22,9 @@ namespace {
 
 constexpr int64_t kTreeScanNs = 100 * 1000 * 1000;   // look for new children 10 times a second
 constexpr int64_t kStatusNs = 250 * 1000 * 1000;     // status line at most 4 times a second
+constexpr int64_t kReviewOnCpuNs = 2000 * 1000 * 1000;
+constexpr double kProcCheckNs = 7000;     // an idle process-tick checked through /proc
+constexpr double kSwitchRecordNs = 1000;  // a context switch with switch records on, extra
 constexpr int kMaxAttachAttempts = 50;               // a non-Python child is re-checked this often (exec)
 
 }  // namespace
@@ -46,21 +50,59 @@ void SamplingSession::adopt(std::unique_ptr<ProcessSampler> sampler) {
   published_.insert(pid);
 }
 
-// cpu mode skips a process with no thread on a CPU: known from context-switch records
-// when perf events are allowed (PYPROFD_SWITCH_EVENTS=0 declines them), else from /proc
-// per thread, which at host scale cost most of the daemon's CPU.
-void SamplingSession::open_on_cpu() {
-  if (options_.sampling.mode != ProfileMode::kCpu || options_.sampling.idle) return;
-  const char* env = std::getenv("PYPROFD_SWITCH_EVENTS");
-  if (env && std::string(env) == "0") {
-    spdlog::debug("cpu mode: on-CPU state from /proc (PYPROFD_SWITCH_EVENTS=0)");
+// cpu mode skips a process with no thread on a CPU. Knowing it from /proc costs ~7 us
+// per idle process a tick (schedstat, syscall, fstat); context-switch records cost every
+// context switch on the host ~1 us more (BENCHMARKS, sixth pass). Every 2 s the session
+// compares the two at the host's switch rate and the skips it made, and uses the records
+// while they are clearly cheaper: at host scale, not beside one busy service.
+// PYPROFD_SWITCH_EVENTS=0 declines them, =1 takes them from the start.
+void SamplingSession::review_on_cpu(int64_t now) {
+  if (now < next_review_ns_) return;
+  next_review_ns_ = now + kReviewOnCpuNs;
+  if (!review_set_up_) {
+    review_set_up_ = true;
+    const char* env = std::getenv("PYPROFD_SWITCH_EVENTS");
+    std::string want = env ? env : "";
+    no_switch_events_ = options_.sampling.mode != ProfileMode::kCpu || options_.sampling.idle || want == "0";
+    if (!no_switch_events_ && want == "1") {  // always (tests): no weighing
+      open_on_cpu(0, 0);
+      no_switch_events_ = true;
+    }
+  }
+  if (no_switch_events_) return;
+  uint64_t switches = host_context_switches(), skips = summary_.stats.idle_skips;
+  if (reviewed_ns_ > 0 && switches >= switches_ && skips >= skips_) {
+    double secs = static_cast<double>(now - reviewed_ns_) / 1e9;
+    double proc_cost = static_cast<double>(skips - skips_) / secs * kProcCheckNs;
+    double record_cost = static_cast<double>(switches - switches_) / secs * kSwitchRecordNs;
+    if (!on_cpu_.is_open() && proc_cost > 2 * record_cost) open_on_cpu(proc_cost, record_cost);
+    if (on_cpu_.is_open() && proc_cost < record_cost) {
+      on_cpu_.close();
+      spdlog::info("cpu mode: on-CPU state from /proc again (est. {:.2f} ms/s, switch records {:.2f})", proc_cost / 1e6,
+                   record_cost / 1e6);
+    }
+  }
+  reviewed_ns_ = now;
+  switches_ = switches;
+  skips_ = skips;
+}
+
+void SamplingSession::open_on_cpu(double proc_cost, double record_cost) {
+  int err = on_cpu_.open();
+  if (err) {
+    no_switch_events_ = true;  // not allowed here: /proc from now on
+    spdlog::info("cpu mode: on-CPU state from /proc (context-switch events: {})", std::strerror(err));
     return;
   }
-  int err = on_cpu_.open();
-  if (err)
-    spdlog::debug("cpu mode: on-CPU state from /proc (context-switch events: {})", std::strerror(err));
-  else
-    spdlog::debug("cpu mode: on-CPU state from context-switch events");
+  spdlog::info("cpu mode: on-CPU state from context-switch records (est. /proc {:.2f} ms/s, records {:.2f})",
+               proc_cost / 1e6, record_cost / 1e6);
+}
+
+// The host's context switches so far (/proc/stat ctxt), 0 if unreadable.
+uint64_t SamplingSession::host_context_switches() {
+  if (read_whole_file("/proc/stat", &stat_text_) != 0) return 0;
+  size_t at = stat_text_.find("\nctxt ");
+  return at == std::string::npos ? 0 : std::strtoull(stat_text_.c_str() + at + 6, nullptr, 10);
 }
 
 void SamplingSession::drop(pid_t pid) {
@@ -230,7 +272,6 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
   // 100 ms for its first sample (the workers').
   int64_t next_scan = start;
   int64_t next_status = start + kStatusNs;
-  open_on_cpu();
 
   while (!*stop) {
     int64_t now = monotonic_ns();
@@ -263,6 +304,7 @@ void SamplingSession::run(const volatile sig_atomic_t* stop, const std::function
       for (auto& [pid, s] : samplers_) s->set_interval(interval_ns_);
     }
 
+    review_on_cpu(now);
     if (on_cpu_.is_open()) on_cpu_.drain(now);
     uint64_t before = summary_.stats.samples;
     for (auto it = samplers_.begin(); it != samplers_.end();) {

@@ -107,7 +107,9 @@ class SamplingSession {
   void take_handed_over();                           // adopts what another thread attached, drops what it released
   void drop(pid_t pid);                              // stops sampling (sampling thread)
   bool is_sampled(pid_t pid) const;
-  void open_on_cpu();
+  void review_on_cpu(int64_t now);
+  void open_on_cpu(double proc_cost, double record_cost);
+  uint64_t host_context_switches();
 
   SessionOptions options_;
   SampleSink* sink_;
@@ -119,6 +121,11 @@ class SamplingSession {
   pid_t root_ = 0;
   ChildScanner children_;          // the tree's /proc children files, kept open (by the thread that scans)
   OnCpu on_cpu_;                   // cpu mode: who is on a CPU, drained each tick
+  bool review_set_up_ = false;
+  bool no_switch_events_ = false;  // not cpu mode, declined, refused, or taken for good
+  int64_t next_review_ns_ = 0, reviewed_ns_ = 0;
+  uint64_t switches_ = 0, skips_ = 0;  // at the last review
+  std::string stat_text_;
   double new_rate_hz_ = 0;  // set_rate's, 0 when none is pending
   uint64_t interval_ns_ = 0;  // the tick period since a set_rate (0: options_.sampling's), for samplers adopted later
   // Shared with the attaching thread: processes attached there, and the pids sampled or

@@ -335,6 +335,11 @@ void print_summary(const SessionSummary& s, double rate) {
                first_sample);
   print_invalid(s.stats);
   print_native(s.stats);
+  if (s.stats.idle_skips)
+    std::fprintf(stderr, "pyprofd: cpu mode: %llu process ticks skipped with nothing on a CPU (%llu known from "
+                 "context-switch records, the rest from /proc)\n",
+                 static_cast<unsigned long long>(s.stats.idle_skips),
+                 static_cast<unsigned long long>(s.stats.idle_skips_by_records));
 }
 
 // Writes one output (one file per process with '{pid}'). False if any file failed.

@@ -27,9 +27,10 @@ class RecordTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.tmp.name, name)
 
-    def record(self, pid, *args, out="profile.stats", timeout=120):
+    def record(self, pid, *args, out="profile.stats", timeout=120, env=None):
         path = self.path(out)
-        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(pid), "-o", path, *args, timeout=timeout)
+        res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--pid", str(pid), "-o", path, *args, timeout=timeout,
+                                 env=env)
         err = res.stderr.decode(errors="replace")
         self.assertEqual(res.returncode, 0, err)
         self.assertIn("wrote " + path, err)
@@ -92,20 +93,38 @@ class RecordTest(unittest.TestCase):
         # About two thirds of the 2 s are burn()'s (less when the machine is busy).
         self.assertGreater(total, 0.5, msg)
 
-    def test_cpu_mode_finds_new_threads_of_an_idle_process(self):
+    def new_threads_spin(self, seconds, switch_events):
         # Each thread lives 0.4 s (spinning: running or waiting for a CPU, state R) in a
         # process that is otherwise asleep, one every 1.2 s: at least 1.2 s of any 4 s. pyprofd
         # skips the stack reads of idle processes, and must still see a new thread at
         # the next tick, not at the once-a-second full read (up to 3.11 that missed whole threads: 0.4-0.9 s).
+        env = dict(os.environ, PYPROFD_SWITCH_EVENTS="1" if switch_events else "0")
         with common.Target(CONFIG["python"], SCRIPT, "new_threads", "30") as t:
             t.wait_ready()
             time.sleep(0.5)
-            path, err = self.record(t.pid, "--mode", "cpu", "--rate", "100", "--duration", "4")
+            path, err = self.record(t.pid, "--mode", "cpu", "--rate", "100", "--duration", str(seconds), env=env)
         total, stats = self.stats(path)
         spin = common.by_name(stats, "spin")["ct"]
-        msg = "spin %.3f s of %.3f s sampled (at least 1.2 s expected)\n%s" % (spin, total, err)
+        want = seconds / 3.0 - 0.15  # one burst missed leaves 0.4 s less
+        msg = "spin %.3f s of %.3f s sampled (at least %.2f s expected)\n%s" % (spin, total, want, err)
         print(msg)
-        self.assertGreater(spin, 1.1, msg)  # one burst missed leaves ~0.9
+        self.assertGreater(spin, want, msg)
+        m = re.search(r"(\d+) process ticks skipped with nothing on a CPU \((\d+) known from context-switch", err)
+        self.assertIsNotNone(m, err)
+        return int(m.group(1)), int(m.group(2))
+
+    def test_cpu_mode_finds_new_threads_of_an_idle_process(self):
+        skipped, by_records = self.new_threads_spin(4, switch_events=False)
+        self.assertEqual(by_records, 0, "PYPROFD_SWITCH_EVENTS=0: /proc only")
+
+    def test_cpu_mode_on_context_switch_records(self):
+        # The same on context-switch records (PYPROFD_SWITCH_EVENTS=1: from the start, not
+        # when the session finds them cheaper, which depends on the machine's switch rate).
+        with open("/proc/sys/kernel/perf_event_paranoid") as f:
+            if os.geteuid() != 0 and int(f.read()) > 0:
+                self.skipTest("system-wide perf events are not allowed for this user")
+        skipped, by_records = self.new_threads_spin(4, switch_events=True)
+        self.assertGreater(by_records, 0, "no tick was skipped on context-switch records")
 
     def test_sigint_writes_complete_file(self):
         with common.Target(CONFIG["python"], SCRIPT, "forever") as t:
