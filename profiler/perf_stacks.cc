@@ -3,8 +3,6 @@
 #include <errno.h>
 #include <linux/perf_event.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -28,22 +26,9 @@ constexpr uint64_t regs_mask() {
 }
 constexpr uint64_t kRegsMask = regs_mask();
 
-long perf_event_open(perf_event_attr* attr, pid_t pid, int cpu, int group, unsigned long flags) {
-  return syscall(SYS_perf_event_open, attr, pid, cpu, group, flags);
-}
-
 }  // namespace
 
-PerfStacks::~PerfStacks() {
-  for (auto& [tid, r] : rings_) close_ring(r);
-}
-
-void PerfStacks::close_ring(Ring& r) {
-  if (r.base) munmap(r.base, r.size);
-  if (r.fd >= 0) close(r.fd);
-  r.base = nullptr;
-  r.fd = -1;
-}
+PerfStacks::~PerfStacks() = default;
 
 int PerfStacks::open(pid_t tid) {
   perf_event_attr a{};
@@ -57,18 +42,9 @@ int PerfStacks::open(pid_t tid) {
   a.use_clockid = 1;
   a.clockid = CLOCK_MONOTONIC;
   a.exclude_hv = 1;
-  int fd = static_cast<int>(perf_event_open(&a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC));
-  if (fd < 0) return errno;
   Ring r;
-  r.fd = fd;
-  r.size = (1 + kDataPages) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  void* base = mmap(nullptr, r.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (base == MAP_FAILED) {
-    int e = errno;
-    close(fd);
-    return e;
-  }
-  r.base = static_cast<uint8_t*>(base);
+  int err = r.ring.open(&a, tid, -1, kDataPages);
+  if (err) return err;
   rings_[tid] = std::move(r);
   return 0;
 }
@@ -77,7 +53,7 @@ void PerfStacks::set_period(uint64_t period_ns) {
   period_ns_ = period_ns;
   for (auto& [tid, r] : rings_) {
     uint64_t p = period_ns;
-    ioctl(r.fd, PERF_EVENT_IOC_PERIOD, &p);  // a failure keeps the old period: copies older or more often
+    ioctl(r.ring.fd(), PERF_EVENT_IOC_PERIOD, &p);  // a failure keeps the old period: copies older or more often
   }
 }
 
@@ -89,49 +65,16 @@ void PerfStacks::retain_only(const std::vector<pid_t>& live) {
       ++it;
       continue;
     }
-    close_ring(it->second);
     it = rings_.erase(it);
   }
 }
 
+// Every sample is decoded (about one per tick); the newest that decodes is kept.
 void PerfStacks::drain() {
-  for (auto& [tid, r] : rings_) drain(r);
-}
-
-// Walks the records between tail and head; only the newest sample is decoded.
-void PerfStacks::drain(Ring& r) {
-  auto* page = reinterpret_cast<perf_event_mmap_page*>(r.base);
-  const uint64_t head = __atomic_load_n(&page->data_head, __ATOMIC_ACQUIRE);
-  uint64_t tail = page->data_tail;
-  const uint8_t* data = r.base + page->data_offset;
-  const uint64_t size = page->data_size;
-  if (!size || head - tail > size) {  // a corrupt header: start over
-    __atomic_store_n(&page->data_tail, head, __ATOMIC_RELEASE);
-    return;
-  }
-  uint64_t newest = UINT64_MAX, newest_len = 0;
-  while (tail < head) {
-    perf_event_header h;
-    for (size_t i = 0; i < sizeof h; ++i) reinterpret_cast<uint8_t*>(&h)[i] = data[(tail + i) % size];
-    if (h.size < sizeof h || h.size > head - tail) break;
-    if (h.type == PERF_RECORD_SAMPLE) {
-      newest = tail;
-      newest_len = h.size;
-    }
-    tail += h.size;
-  }
-  if (newest != UINT64_MAX) {
-    const uint64_t off = newest % size;
-    const uint8_t* rec = data + off;
-    if (off + newest_len > size) {  // wraps: copy it straight
-      scratch_.resize(newest_len);
-      std::memcpy(scratch_.data(), data + off, size - off);
-      std::memcpy(scratch_.data() + (size - off), data, newest_len - (size - off));
-      rec = scratch_.data();
-    }
-    r.has_last = parse_sample(rec, newest_len, r) || r.has_last;
-  }
-  __atomic_store_n(&page->data_tail, head, __ATOMIC_RELEASE);
+  for (auto& [tid, r] : rings_)
+    r.ring.consume([&r, this](const perf_event_header& h, const uint8_t* rec) {
+      if (h.type == PERF_RECORD_SAMPLE) r.has_last = parse_sample(rec, h.size, r) || r.has_last;
+    });
 }
 
 // header, pid/tid, time, the thread's CPU time (read), abi + regs, stack size + bytes +
@@ -175,7 +118,7 @@ const NativeCapture* PerfStacks::latest(pid_t tid, uint64_t max_cpu_ns) const {
   // The thread's CPU time now against at the copy: a thread waiting for a CPU has not
   // moved, however old its copy.
   uint64_t now = 0;
-  if (read(it->second.fd, &now, sizeof now) != sizeof now || now < it->second.last_cpu_ns) return nullptr;
+  if (read(it->second.ring.fd(), &now, sizeof now) != sizeof now || now < it->second.last_cpu_ns) return nullptr;
   return now - it->second.last_cpu_ns <= max_cpu_ns ? &it->second.last : nullptr;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "profiler/native_capture.h"
+#include "profiler/perf_ring.h"
 
 namespace pyprofd {
 
@@ -35,20 +36,15 @@ class PerfStacks {
 
  private:
   struct Ring {
-    int fd = -1;
-    uint8_t* base = nullptr;  // perf_event_mmap_page, then the data pages
-    size_t size = 0;
+    PerfRing ring;
     NativeCapture last;
     uint64_t last_cpu_ns = 0;  // the thread's CPU time at that sample
     bool has_last = false;
   };
-  void drain(Ring& r);
   bool parse_sample(const uint8_t* rec, size_t len, Ring& r);
-  static void close_ring(Ring& r);
 
   uint64_t period_ns_;
   std::unordered_map<pid_t, Ring> rings_;
-  std::vector<uint8_t> scratch_;  // a record that wraps around the ring's end
 };
 
 }  // namespace pyprofd
