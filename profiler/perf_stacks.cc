@@ -71,10 +71,12 @@ void PerfStacks::retain_only(const std::vector<pid_t>& live) {
 
 // Every sample is decoded (about one per tick); the newest that decodes is kept.
 void PerfStacks::drain() {
-  for (auto& [tid, r] : rings_)
+  for (auto& entry : rings_) {
+    Ring& r = entry.second;  // not a structured binding: C++17 lambdas cannot capture one
     r.ring.consume([&r, this](const perf_event_header& h, const uint8_t* rec) {
       if (h.type == PERF_RECORD_SAMPLE) r.has_last = parse_sample(rec, h.size, r) || r.has_last;
     });
+  }
 }
 
 // header, pid/tid, time, the thread's CPU time (read), abi + regs, stack size + bytes +
