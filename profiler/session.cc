@@ -91,6 +91,7 @@ void SamplingSession::open_on_cpu(double proc_cost, double record_cost) {
   int err = on_cpu_.open();
   if (err) {
     no_switch_events_ = true;  // not allowed here: /proc from now on
+    summary_.switch_records_errno = err;
     spdlog::info("cpu mode: on-CPU state from /proc (context-switch events: {})", std::strerror(err));
     return;
   }

@@ -47,6 +47,7 @@ struct SessionSummary {
   int launched_status = -1;   // wait status of the launched child, -1 if still running
   int64_t own_cpu_ns = 0;     // pyprofd's own CPU (user + system) spent in the sampling loop
   int64_t first_sample_ns = -1;  // from the start of run() to the first stack recorded
+  int switch_records_errno = 0;  // cpu mode: why context-switch records could not be opened (0: not tried or opened)
 };
 
 class SamplingSession {

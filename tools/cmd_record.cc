@@ -335,11 +335,13 @@ void print_summary(const SessionSummary& s, double rate) {
                first_sample);
   print_invalid(s.stats);
   print_native(s.stats);
-  if (s.stats.idle_skips)
+  if (s.stats.idle_skips || s.switch_records_errno)
     std::fprintf(stderr, "pyprofd: cpu mode: %llu process ticks skipped with nothing on a CPU (%llu known from "
-                 "context-switch records, the rest from /proc)\n",
+                 "context-switch records, the rest from /proc)%s%s\n",
                  static_cast<unsigned long long>(s.stats.idle_skips),
-                 static_cast<unsigned long long>(s.stats.idle_skips_by_records));
+                 static_cast<unsigned long long>(s.stats.idle_skips_by_records),
+                 s.switch_records_errno ? "; context-switch records unavailable: " : "",
+                 s.switch_records_errno ? std::strerror(s.switch_records_errno) : "");
 }
 
 // Writes one output (one file per process with '{pid}'). False if any file failed.
