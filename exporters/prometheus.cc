@@ -47,6 +47,12 @@ std::string export_prometheus(const DaemonMetrics& m) {
          static_cast<double>(m.pushes_dropped));
   metric(&out, "pyprofd_spool_bytes", "gauge", "Windows waiting in the push spool on disk.",
          static_cast<double>(m.spool_bytes));
+  metric(&out, "pyprofd_idle_process_ticks_skipped_total", "counter",
+         "cpu mode: process ticks skipped because no thread of the process was on a CPU.",
+         static_cast<double>(m.idle_skips));
+  metric(&out, "pyprofd_idle_process_ticks_skipped_by_switch_records_total", "counter",
+         "Of those, the ones known from context-switch records (perf) rather than /proc.",
+         static_cast<double>(m.idle_skips_by_records));
   metric(&out, "pyprofd_native_stacks_merged_total", "counter",
          "Native stacks merged with their Python frames (--native).", static_cast<double>(m.native_merged));
   metric(&out, "pyprofd_native_stacks_torn_total", "counter",

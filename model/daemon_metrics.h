@@ -14,6 +14,8 @@ struct DaemonMetrics {
   uint64_t windows_pending = 0;   // gauge: window files kept in memory to be written again
   uint64_t window_files_dropped = 0;  // counter: pending files dropped (memory bound)
   uint64_t ticks = 0;             // counter: sampling ticks
+  uint64_t idle_skips = 0;        // counter: cpu mode, process ticks skipped with nothing on a CPU
+  uint64_t idle_skips_by_records = 0;  // counter: ... of them known from context-switch records
   uint64_t targets_attached = 0;  // gauge: processes sampled now
   double sampling_rate_hz = 0;    // gauge: ticks per second achieved
   double cpu_seconds = 0;         // counter: the daemon's own CPU (user + system)

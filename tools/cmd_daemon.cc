@@ -191,6 +191,8 @@ class DaemonLoop {
     m.samples = s.stats.samples;
     m.invalid_samples = s.stats.invalid;
     m.ticks = s.ticks;
+    m.idle_skips = s.stats.idle_skips;
+    m.idle_skips_by_records = s.stats.idle_skips_by_records;
     m.native_merged = s.stats.native.merged;
     m.native_torn = s.stats.native.torn;
     m.native_unavailable = s.stats.native.unavailable;

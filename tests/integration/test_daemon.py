@@ -71,10 +71,10 @@ class DaemonTest(unittest.TestCase):
     def pprof_files(self):
         return sorted(f for f in os.listdir(self.dir) if f.endswith(".pb.gz"))
 
-    def start_daemon(self, *args):
+    def start_daemon(self, *args, env=None):
         """The daemon with args, listening on a free loopback port and logging to self.log: (process, base URL)."""
         daemon = subprocess.Popen([CONFIG["pyprofd"], "daemon", *args, "--listen", "127.0.0.1:0", "--log-file", self.log],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         self.addCleanup(self.end, daemon)
         port = wait_for(lambda: os.path.exists(self.log) and re.search(r"listening on http://127\.0\.0\.1:(\d+)",
                                                                        self.log_text()), 10, "the listening line")
@@ -146,6 +146,9 @@ class DaemonTest(unittest.TestCase):
         _, metrics1 = get(base + "/metrics")
         check = subprocess.run(["promtool", "check", "metrics"], input=metrics1, capture_output=True, timeout=30)
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        c = counters(metrics1.decode())
+        self.assertLessEqual(c["pyprofd_idle_process_ticks_skipped_by_switch_records_total"],
+                             c["pyprofd_idle_process_ticks_skipped_total"])
 
         # /recent answers at once with the last completed windows.
         wait_for(lambda: self.pprof_files(), 5, "a window file")
@@ -216,6 +219,24 @@ class DaemonTest(unittest.TestCase):
         self.assertIn("wrote %s" % os.path.join(self.dir, newest), self.log_text().splitlines()[-2])
         self.assertLessEqual(len(os.listdir(self.dir)), 3)
         self.assertIsNone(t2.poll(), "the target must keep running")
+
+    def test_idle_skips_on_switch_records(self):
+        # cpu mode on an idle target: its ticks are skipped, on context-switch records when
+        # they are taken (PYPROFD_SWITCH_EVENTS=1), and /metrics says how many.
+        idle = subprocess.Popen([CONFIG["python"], "-c", "import time; time.sleep(120)"])
+        self.addCleanup(self.end, idle)
+        time.sleep(0.5)
+        env = dict(os.environ, PYPROFD_SWITCH_EVENTS="1")
+        daemon, base = self.start_daemon("--pid", str(idle.pid), "--mode", "cpu", "--max-cpu", "0", env=env)
+        wait_for(lambda: "attached process %d " % idle.pid in self.log_text(), 5, "attach of %d" % idle.pid)
+        refused = re.search(r"context-switch events: (.*)", self.log_text())
+        if refused:
+            self.skipTest("context-switch records unavailable here: " + refused.group(1))
+        name = "pyprofd_idle_process_ticks_skipped_by_switch_records_total"
+        c = wait_for(lambda: (lambda c: c if c[name] >= 50 else None)(counters(get(base + "/metrics")[1].decode())), 10,
+                     "50 ticks skipped on the records")
+        self.assertLessEqual(c[name], c["pyprofd_idle_process_ticks_skipped_total"])
+        self.assertIn("on-CPU state from context-switch records", self.log_text())
 
     def test_all(self):
         """--all: every Python process it may read; one that exits is dropped, one started later

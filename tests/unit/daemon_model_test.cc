@@ -123,7 +123,7 @@ TEST(Prometheus, EveryMetricHasHelpAndTypeAndCountersEndInTotal) {
       ++metrics;
     }
   }
-  EXPECT_EQ(metrics, 20);  // 9, 4 for --push, 3 for window files that wait to be written, 4 for --native
+  EXPECT_EQ(metrics, 22);  // 9, 4 for --push, 3 for window files that wait to be written, 2 for cpu mode's skips, 4 for --native
   EXPECT_NE(text.find("# TYPE pyprofd_windows_pending gauge\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE pyprofd_window_write_failures_total counter\n"), std::string::npos);
   EXPECT_NE(text.find("pyprofd_samples_total 12\n"), std::string::npos);
