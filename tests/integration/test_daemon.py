@@ -54,8 +54,9 @@ class DaemonTest(unittest.TestCase):
         if p.poll() is None:
             os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
-        if p.stdout:
-            p.stdout.close()
+        for pipe in (p.stdout, p.stderr):
+            if pipe:
+                pipe.close()
 
     def log_text(self):
         with open(self.log, errors="replace") as f:
