@@ -33,6 +33,7 @@ perf_event_attr switch_attr() {
 int OnCpu::open() {
   close();
   const long n = sysconf(_SC_NPROCESSORS_CONF);
+  if (n <= 0) return ENODEV;
   for (long cpu = 0; cpu < n && cpu < CPU_SETSIZE; ++cpu) {
     perf_event_attr a = switch_attr();
     PerfRing r;
