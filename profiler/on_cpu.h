@@ -21,6 +21,7 @@ class OnCpu {
   // (EACCES, EPERM: perf events are not allowed here), with nothing kept open.
   int open();
   bool is_open() const { return !rings_.empty(); }
+  size_t cpus() const { return rings_.size(); }  // CPUs watched (those online at open)
   void close();
   ~OnCpu() { close(); }
 

@@ -69,6 +69,9 @@ void SamplingSession::review_on_cpu(int64_t now) {
       no_switch_events_ = true;
     }
   }
+  // A CPU brought online since the rings were opened is not watched: open them all again.
+  if (on_cpu_.is_open() && sysconf(_SC_NPROCESSORS_ONLN) > static_cast<long>(on_cpu_.cpus()) && on_cpu_.open())
+    spdlog::info("cpu mode: on-CPU state from /proc again (context-switch records could not be reopened)");
   if (no_switch_events_) return;
   uint64_t switches = host_context_switches(), skips = summary_.stats.idle_skips;
   if (reviewed_ns_ > 0 && switches >= switches_ && skips >= skips_) {
