@@ -40,8 +40,7 @@ int OnCpu::open() {
     int err = r.open(&a, -1, static_cast<int>(cpu), kDataPages);
     if (err == ENODEV) continue;  // offline
     if (err) {
-      rings_.clear();
-      ring_cpu_.clear();
+      close();
       return err;
     }
     rings_.push_back(std::move(r));

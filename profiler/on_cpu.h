@@ -16,8 +16,8 @@ namespace pyprofd {
 
 class OnCpu {
  public:
-  // Opens a ring on every online CPU and makes each CPU switch once (the calling thread
-  // visits it), so that what runs there is known. 0, or the errno of the first failure
+  // Opens a ring on every online CPU and makes each CPU switch once (a thread of its own
+  // visits them), so that what runs there is known. 0, or the errno of the first failure
   // (EACCES, EPERM: perf events are not allowed here), with nothing kept open.
   int open();
   bool is_open() const { return !rings_.empty(); }
