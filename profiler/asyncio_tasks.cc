@@ -595,7 +595,17 @@ void AsyncioReader::callback_holdings(const std::vector<Held>& cbs, std::vector<
   }
 }
 
-bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads) {
+namespace {
+
+std::unordered_map<uint64_t, size_t> index_of(const std::vector<TaskInfo>& tasks) {
+  std::unordered_map<uint64_t, size_t> index;
+  for (size_t i = 0; i < tasks.size(); ++i) index.emplace(tasks[i].addr, i);
+  return index;
+}
+
+}  // namespace
+
+bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads, TaskScope scope) {
   threads_ = threads;
   tasks->clear();
   invalid_ = 0;
@@ -606,15 +616,19 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<T
   std::vector<uint64_t> names;
   std::vector<std::vector<uint64_t>> callbacks;
   decode_tasks(objs, tasks, &names, &callbacks);
+  const bool running_only = scope == TaskScope::kRunning;
+  if (running_only) {  // which tasks run is known before any chain is read
+    mark_running(tasks, index_of(*tasks));
+    keep_running_lines(tasks, &names, &callbacks);
+  }
   read_names(tasks, names);
   std::vector<std::pair<uint64_t, uint64_t>> chain_end;
   read_chains(tasks, &chain_end);
-  std::unordered_map<uint64_t, size_t> index;
-  for (size_t i = 0; i < tasks->size(); ++i) index.emplace((*tasks)[i].addr, i);
+  const std::unordered_map<uint64_t, size_t> index = index_of(*tasks);
   link_waiters(tasks, chain_end, index);
   link_awaited_by(tasks, index);
   link_callbacks(tasks, callbacks, index);
-  mark_running(tasks, index);
+  if (!running_only) mark_running(tasks, index);
   return true;
 }
 

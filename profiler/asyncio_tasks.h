@@ -35,6 +35,10 @@ namespace pyprofd {
 
 enum class TaskState { kPending, kDone, kCancelled };
 
+// Which tasks read_tasks follows into their await chains: every task (wall mode, dump),
+// or only running ones and the tasks awaiting them (cpu mode samples nothing else).
+enum class TaskScope { kAll, kRunning };
+
 struct TaskInfo {
   uint64_t addr = 0;
   std::string name;
@@ -87,10 +91,12 @@ class AsyncioReader {
   const AsyncioLayout* asyncio_layout_used() const { return al_; }
   const std::string& offsets_source() const { return offsets_source_; }
 
-  // Every live task of the interpreter. False only if the registries exist but cannot be read.
+  // Every live task of the interpreter (kRunning: only running tasks and, up to their
+  // roots, the tasks awaiting them). False only if the registries exist but cannot be read.
   // threads: this tick's thread list if the caller has one (3.14+ reads the per-thread
   // task lists of those thread states instead of walking the thread list again).
-  bool read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads = nullptr);
+  bool read_tasks(std::vector<TaskInfo>* tasks, const std::vector<ThreadSample>* threads = nullptr,
+                  TaskScope scope = TaskScope::kAll);
 
   // One stack per leaf task and chain of awaiters (a task awaited by two tasks is under
   // each, at half weight), innermost first:
@@ -203,6 +209,16 @@ class AsyncioReader {
   static void add_await(std::vector<TaskInfo>* tasks, size_t waiter, size_t child);
   // 3.14+: the awaiters asyncio records itself (fut_awaited_by).
   void link_awaited_by(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
+  // kRunning: drops every task that is neither running nor awaiting (through any number
+  // of tasks) a running one, before their chains are read. False (nothing dropped) where
+  // an awaiter can only be found through every task's frames (as_completed, Queue.get).
+  bool keep_running_lines(std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
+                          std::vector<std::vector<uint64_t>>* callbacks);
+  // The tasks found to await tasks[c] without reading any chain; false if one may hide.
+  bool direct_awaiters(const std::vector<TaskInfo>& tasks, const std::vector<size_t>& level,
+                       const std::vector<std::vector<uint64_t>>& callbacks,
+                       const std::unordered_multimap<uint64_t, size_t>& waiting_on,
+                       const std::unordered_map<uint64_t, size_t>& index, std::vector<size_t>* found);
   // 4. The running task of each loop.
   void mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
 

@@ -249,7 +249,8 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
     if (!reader_.interpreter()) return;
     asyncio_ = std::make_unique<AsyncioReader>(*proc_->memory, proc_->layout, reader_.interpreter(), proc_->pid);
   }
-  if (!asyncio_->read_tasks(&tasks_, &threads_)) {
+  const bool cpu_mode = options_.mode == ProfileMode::kCpu;
+  if (!asyncio_->read_tasks(&tasks_, &threads_, cpu_mode ? TaskScope::kRunning : TaskScope::kAll)) {
     ++stats->invalid;
     ++stats->invalid_tasks;
     return;
@@ -258,10 +259,9 @@ void ProcessSampler::sample_tasks(uint64_t wall_ns, const std::unordered_map<uin
   stats->invalid_tasks += asyncio_->invalid_tasks();
   stats->unreadable_task_names += asyncio_->unreadable_names();
   asyncio_->read_running_loops(threads_);
-  asyncio_->read_executor_threads(threads_);
+  if (!cpu_mode) asyncio_->read_executor_threads(threads_);  // cpu mode samples executor threads as threads
   asyncio_->build_stacks(tasks_, threads_, &async_stacks_);
   tails_.clear();
-  bool cpu_mode = options_.mode == ProfileMode::kCpu;
   for (const auto& st : async_stacks_) {
     if (st.running) covered_.push_back(st.native_thread);
     uint64_t weight = wall_ns;

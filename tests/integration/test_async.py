@@ -218,6 +218,49 @@ class AsyncTest(unittest.TestCase):
             self.assertIn(aexit, callers("wait"))
             self.assertIn("anyio_parent", callers(aexit))
 
+    def test_await_links_in_cpu_mode(self):
+        """cpu mode reads only the running task and the tasks awaiting it: each busy child's
+        CPU still sits under its parent's coroutine frames, through every kind of link."""
+        env, has_anyio = self.links_env()
+        env["LINKS_SPIN"] = "1"
+        path = os.path.join(self.tmp.name, "links-cpu.stats")
+        with common.Target(CONFIG["python"], LINKS, "60", env=env) as t:
+            t.wait_ready()
+            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", "cpu", "--pid", str(t.pid),
+                                     "--duration", "3", "--rate", "100", "-o", path)
+        self.assertEqual(res.returncode, 0, res.stderr)
+        _, stats = common.read_pstats(path, CONFIG["python"])
+
+        def callers(name):
+            return {k[2] for key, v in stats.items() if key[2] == name for k in v["callers"]}
+        # Every spinning task ran under its own name; a tick read as the loop switched tasks
+        # keeps the plain thread stack (Handle._run -> leaf): rare, never the rule.
+        leaf = common.by_name(stats, "leaf")["callers"]
+        tasks = {k[2] for k in leaf if k[2].startswith("<task ")}
+        self.assertEqual(tasks, {"<task %s>" % n for n in self.spinning()})
+        under_task = sum(v[0] for k, v in leaf.items() if k[2].startswith("<task ") or k[2].endswith("child"))
+        self.assertGreaterEqual(under_task, 0.9 * sum(v[0] for v in leaf.values()), leaf)
+        self.assertEqual(callers("<task wait-0>"), {"_wait"})
+        self.assertEqual(callers("wait_parent"), {"<task wait-parent>"})
+        self.assertEqual(callers("<task ac-0>"), {"Queue.get" if self.minor() >= 11 else "get"})
+        if self.minor() >= 11:
+            for child in ("tg-a", "tg-b"):
+                self.assertTrue(callers("<task %s>" % child) <= {"TaskGroup.__aexit__", "TaskGroup._aexit"}, child)
+            self.assertEqual(callers("TaskGroup.__aexit__") - {"anyio_parent"}, {"tg_parent"})
+            self.assertEqual(callers("<task tg-shared>"), {"waits_on"})
+            self.assertEqual(callers("waits_on"), {"<task tg-a>", "<task tg-b>"})
+            self.assertEqual(callers("<task to-child>"), {"to_parent"})
+        if has_anyio:
+            for child in ("anyio-a", "anyio-b"):
+                self.assertEqual(callers("<task %s>" % child), {"_wait"}, child)
+
+    def spinning(self):
+        """The tasks whose own coroutine runs leaf() in the target."""
+        names = {"wait-0", "wait-1", "ac-0", "ac-1"}
+        if self.minor() >= 11:
+            names |= {"tg-shared", "to-child"}
+        return names
+
     def test_fastapi_endpoint(self):
         env = dict(os.environ, PYTHONPATH=DIST_PACKAGES)
         probe = subprocess.run([CONFIG["python"], "-c", "import fastapi, uvicorn"], env=env, capture_output=True)

@@ -6,15 +6,31 @@ something other than a direct await. Every child sleeps; names tell who is who:
   tg-parent     (3.11+) asyncio.TaskGroup with tg-a and tg-b, which both await tg-shared
   to-parent     (3.11+) awaits to-child inside asyncio.timeout()
   anyio-parent  (where anyio imports) an anyio task group running anyio-a and anyio-b
+LINKS_SPIN=1: the children (and the executor thread) burn CPU in 1 ms slices between
+awaits instead of sleeping, so that in cpu mode each of them is at times the running task.
 Writes "ready" to READY_FD once every task waits; runs until killed or argv[3] seconds."""
 import asyncio
 import os
 import sys
 import time
 
+SPIN = os.environ.get("LINKS_SPIN") == "1"
+
+
+def burn(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
 
 async def leaf(seconds):
-    await asyncio.sleep(seconds)
+    if not SPIN:
+        await asyncio.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        burn(0.001)
+        await asyncio.sleep(0)
 
 
 async def waits_on(task):
@@ -33,7 +49,7 @@ async def ac_parent(seconds):
 
 
 def blocking(seconds):
-    time.sleep(seconds)
+    (burn if SPIN else time.sleep)(seconds)
 
 
 async def ex_parent(seconds):
@@ -57,7 +73,7 @@ async def anyio_parent(seconds):
 
     async def child(name):
         asyncio.current_task().set_name(name)
-        await asyncio.sleep(seconds)
+        await leaf(seconds)
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(child, "anyio-a")
