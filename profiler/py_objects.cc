@@ -176,15 +176,29 @@ bool PyObjects::read_head(uint64_t obj, uint32_t a, uint32_t b, uint8_t (&hdr)[6
   return plausible(obj) && n <= sizeof hdr && mem_.read(obj, hdr, n);
 }
 
+// The table is read together with the head at the address the last read of this set
+// found (a set keeps its table until it resizes): one read, not two, when it holds.
 bool PyObjects::set_items(uint64_t set, std::vector<uint64_t>* keys, size_t cap) {
   const Layout& l = layout_;
   uint8_t hdr[64];
-  if (!read_head(set, l.set_mask, l.set_table, hdr)) return false;
+  const size_t head = std::max(l.set_mask, l.set_table) + 8;
+  if (!plausible(set) || head > sizeof hdr) return false;
+  auto last = set_tables_.find(set);
+  const bool guess = last != set_tables_.end();
+  std::vector<uint64_t>& entries = set_entries_;
+  entries.resize(guess ? 2 * (last->second.second + 1) : 0);
+  ReadOp ops[2] = {{set, hdr, head}, {guess ? last->second.first : 0, entries.data(), entries.size() * 8}};
+  mem_.readv(ops, guess ? 2 : 1);
+  if (!ops[0].ok) return false;
   uint64_t mask = field<uint64_t>(hdr, l.set_mask);
   uint64_t table = field<uint64_t>(hdr, l.set_table);
   if (mask < 7 || mask >= kMaxSetMask || ((mask + 1) & mask) || !plausible(table)) return false;
-  std::vector<uint64_t> entries(2 * (mask + 1));  // setentry {key, hash}
-  if (!mem_.read(table, entries.data(), entries.size() * 8)) return false;
+  if (!guess || !ops[1].ok || last->second != std::make_pair(table, mask)) {
+    entries.resize(2 * (mask + 1));  // setentry {key, hash}
+    if (!mem_.read(table, entries.data(), entries.size() * 8)) return false;
+  }
+  if (set_tables_.size() >= kMaxSetTables) set_tables_.clear();
+  set_tables_[set] = {table, mask};
   for (size_t i = 0; i <= mask && keys->size() < cap; ++i) {
     if (plausible(entries[2 * i])) keys->push_back(entries[2 * i]);
   }
@@ -213,8 +227,13 @@ bool PyObjects::sequence_items(uint64_t obj, std::vector<uint64_t>* items, size_
 
 bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_entries) {
   const Layout& l = layout_;
-  uint8_t hdr[64];
-  if (keys == 0 || l.dk_indices > sizeof hdr || !mem_.read(keys, hdr, l.dk_indices)) return false;
+  // A small table's indices and entries follow the header: one read up to kKeysPeek
+  // bytes (never past the header's page, which is mapped if the header is).
+  uint8_t buf[kKeysPeek];
+  const uint8_t* hdr = buf;
+  const size_t to_page_end = 4096 - (keys & 4095);
+  const size_t peek = std::max<size_t>(l.dk_indices, std::min(kKeysPeek, to_page_end));
+  if (keys == 0 || l.dk_indices > 64 || !mem_.read(keys, buf, peek)) return false;
   uint64_t size;
   int64_t nentries = field<int64_t>(hdr, l.dk_nentries);
   size_t entry_size = 24, key_off = 8, value_off = 16;  // PyDictKeyEntry {hash, key, value}
@@ -233,12 +252,17 @@ bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_
   uint64_t index_width = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;  // 8 needs size > 2^32
   uint64_t entries = keys + l.dk_indices + size * index_width;
   size_t n = std::min<size_t>({static_cast<size_t>(nentries), max_entries, kMaxEntries});
-  std::vector<uint8_t> raw(n * entry_size);
-  if (!mem_.read(entries, raw.data(), raw.size())) return false;
+  const uint8_t* e = buf + (entries - keys);
+  std::vector<uint8_t> raw;
+  if (entries - keys + n * entry_size > peek) {
+    raw.resize(n * entry_size);
+    if (!mem_.read(entries, raw.data(), raw.size())) return false;
+    e = raw.data();
+  }
   out->resize(n);
   for (size_t i = 0; i < n; ++i) {
-    (*out)[i].key = field<uint64_t>(&raw[i * entry_size], key_off);
-    (*out)[i].value = field<uint64_t>(&raw[i * entry_size], value_off);
+    (*out)[i].key = field<uint64_t>(e + i * entry_size, key_off);
+    (*out)[i].value = field<uint64_t>(e + i * entry_size, value_off);
   }
   return true;
 }
@@ -299,10 +323,7 @@ std::optional<uint64_t> PyObjects::split_get(uint64_t keys, uint64_t values, siz
 std::optional<uint64_t> PyObjects::dict_get_str(uint64_t dict, std::string_view key) {
   const Layout& l = layout_;
   uint64_t keys = 0, values = 0;
-  if (dict == 0 || !mem_.read_value(dict + l.dict_keys, &keys) ||
-      !mem_.read_value(dict + l.dict_values, &values)) {
-    return std::nullopt;
-  }
+  if (!dict_pointers(dict, &keys, &values)) return std::nullopt;
   std::vector<Entry> entries;
   if (!read_entries(keys, &entries, kMaxEntries)) return std::nullopt;
   int64_t i = find_key(entries, key);
@@ -318,14 +339,25 @@ std::optional<uint64_t> PyObjects::dict_get_str(uint64_t dict, std::string_view 
   return read_ptr(values + l.values_header + 8 * i);
 }
 
+// ma_keys and ma_values, in one read where they are neighbours (every version so far).
+bool PyObjects::dict_pointers(uint64_t dict, uint64_t* keys, uint64_t* values) {
+  const Layout& l = layout_;
+  if (dict == 0) return false;
+  if (l.dict_values == l.dict_keys + 8) {
+    uint64_t both[2];
+    if (!mem_.read(dict + l.dict_keys, both, sizeof both)) return false;
+    *keys = both[0];
+    *values = both[1];
+    return true;
+  }
+  return mem_.read_value(dict + l.dict_keys, keys) && mem_.read_value(dict + l.dict_values, values);
+}
+
 bool PyObjects::dict_items(uint64_t dict, std::vector<std::pair<uint64_t, uint64_t>>* out,
                            size_t max_items) {
   const Layout& l = layout_;
   uint64_t keys = 0, values = 0;
-  if (dict == 0 || !mem_.read_value(dict + l.dict_keys, &keys) ||
-      !mem_.read_value(dict + l.dict_values, &values)) {
-    return false;
-  }
+  if (!dict_pointers(dict, &keys, &values)) return false;
   std::vector<Entry> entries;
   if (!read_entries(keys, &entries, kMaxEntries)) return false;
   if (values != 0) {  // split table: one read of the values array

@@ -80,7 +80,10 @@ class PyObjects {
     uint64_t key = 0;
     uint64_t value = 0;  // 0 for split tables: the value lives in the values array
   };
-  // A keys object's live entries (index i = entry number), read in one call.
+  static constexpr size_t kKeysPeek = 512;       // bytes read of a keys object at first
+  static constexpr size_t kMaxSetTables = 256;   // sets whose table address is remembered
+  bool dict_pointers(uint64_t dict, uint64_t* keys, uint64_t* values);
+  // A keys object's live entries (index i = entry number), in one call for a small table.
   bool read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_entries);
   // Index of the entry whose key is the str `key`, or -1.
   int64_t find_key(const std::vector<Entry>& entries, std::string_view key);
@@ -101,6 +104,8 @@ class PyObjects {
   RemoteMemory& mem_;
   const Layout& layout_;
   std::unordered_map<uint64_t, uint64_t> type_flags_;
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> set_tables_;  // set -> (table, mask) last read
+  std::vector<uint64_t> set_entries_;
 };
 
 }  // namespace pyprofd

@@ -219,6 +219,44 @@ TEST(PyObjectsGarbage, UnreadableAddresses) {
   EXPECT_TRUE(read_thread_names(mem, *builtin_layout(3, 12), 0x1000).empty());
 }
 
+// set_items reads the table where the last read found it, with the head: after a resize
+// the head names a new table and that one is read, never the stale old one.
+TEST(PyObjectsSets, MovedTableIsReadAfresh) {
+  const Layout& l = *builtin_layout(3, 12);
+  constexpr uint64_t kSet = 0x10000, kOld = 0x20000, kNew = 0x30000;
+  auto head = [&](uint64_t mask, uint64_t table) {
+    std::vector<uint8_t> h(64, 0);
+    std::memcpy(&h[l.set_mask], &mask, 8);
+    std::memcpy(&h[l.set_table], &table, 8);
+    return h;
+  };
+  auto table = [](size_t slots, std::vector<uint64_t> keys) {
+    std::vector<uint64_t> t(2 * slots, 0);
+    for (size_t i = 0; i < keys.size(); ++i) t[2 * i] = keys[i];
+    return t;
+  };
+  SnapshotMemory mem;
+  PyObjects objs(mem, l);
+  auto items = [&] {
+    std::vector<uint64_t> keys;
+    EXPECT_TRUE(objs.set_items(kSet, &keys, 100));
+    return std::set<uint64_t>(keys.begin(), keys.end());
+  };
+  auto old_table = table(8, {0x7000001000, 0x7000002000});
+  mem.add(kSet, head(7, kOld));
+  mem.add(kOld, old_table.data(), old_table.size() * 8);
+  EXPECT_EQ(items(), (std::set<uint64_t>{0x7000001000, 0x7000002000}));
+  auto new_table = table(16, {0x7000003000});
+  mem.add(kSet, head(15, kNew));  // resized: the old table is still readable, and stale
+  mem.add(kNew, new_table.data(), new_table.size() * 8);
+  EXPECT_EQ(items(), (std::set<uint64_t>{0x7000003000}));
+  new_table = table(16, {0x7000004000, 0x7000005000});  // changed in place
+  mem.add(kNew, new_table.data(), new_table.size() * 8);
+  EXPECT_EQ(items(), (std::set<uint64_t>{0x7000004000, 0x7000005000}));
+  mem.add(kSet, head(7, kOld));  // back to a table of another size at the old address
+  EXPECT_EQ(items(), (std::set<uint64_t>{0x7000001000, 0x7000002000}));
+}
+
 // The decoders of bytes already read (a batched read's buffer): only what lies inside them.
 TEST(PyObjectsDecode, StrAndIntFromBytes) {
   for (int minor = 8; minor <= 13; ++minor) {
