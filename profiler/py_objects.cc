@@ -232,8 +232,12 @@ bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_
   uint8_t buf[kKeysPeek];
   const uint8_t* hdr = buf;
   const size_t to_page_end = 4096 - (keys & 4095);
-  const size_t peek = std::max<size_t>(l.dk_indices, std::min(kKeysPeek, to_page_end));
-  if (keys == 0 || l.dk_indices > 64 || !mem_.read(keys, buf, peek)) return false;
+  size_t peek = std::max<size_t>(l.dk_indices, std::min(kKeysPeek, to_page_end));
+  if (keys == 0 || l.dk_indices > 64) return false;
+  if (!mem_.read(keys, buf, peek)) {  // a recording holds only the header: read it alone
+    peek = l.dk_indices;
+    if (!mem_.read(keys, buf, peek)) return false;
+  }
   uint64_t size;
   int64_t nentries = field<int64_t>(hdr, l.dk_nentries);
   size_t entry_size = 24, key_off = 8, value_off = 16;  // PyDictKeyEntry {hash, key, value}
