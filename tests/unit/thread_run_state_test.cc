@@ -63,6 +63,10 @@ TEST(ThreadRunState, FallsBackToStatWhenSyscallIsRefused) {
     if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
     ThreadRunState states(parent);
     RunState st = states.state(static_cast<uint64_t>(parent));  // blocked in waitpid: idle
+    for (int i = 0; i < 200 && st == RunState::kRunning; ++i) {  // the parent may not be in waitpid yet
+      usleep(1000);
+      st = states.state(static_cast<uint64_t>(parent));
+    }
     _exit(st == RunState::kIdle && !states.reads_syscall() ? 0 : 1);
   }
   int status = 0;
