@@ -254,8 +254,21 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     chain.assign(w.frames[i].rbegin(), w.frames[i].rend());  // innermost first
   }
   SPDLOG_DEBUG("await chains: {} objects from the prefetch, {} read level by level", hits_, misses_);
+  if (scope_ == TaskScope::kAll) remember_running_coroutines();
   chain_reads_.swap(chain_reads_next_);
   chain_reads_next_.clear();
+}
+
+// 3.11+: the coroutines on this tick's thread stacks (frames that live in their generator)
+// are those of the running tasks; a task seen running is usually suspended a tick later,
+// its chain then mostly these same objects. Prefetched next tick, a new task's chain
+// costs one read instead of one per level (a FastAPI request's chain is ~20 deep).
+void AsyncioReader::remember_running_coroutines() {
+  if (!threads_ || al_->coro_frame_object) return;
+  const size_t gen_len = al_->gen_frame + l_.fr_size + kStackPeek;
+  for (const ThreadSample& t : *threads_)
+    for (const RawFrame& f : t.frames)
+      if (!f.thread_owned && plausible(f.frame) && f.frame > al_->gen_frame) remember_read(f.frame - al_->gen_frame, gen_len);
 }
 
 void AsyncioReader::read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min) {
@@ -616,6 +629,7 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<T
   std::vector<uint64_t> names;
   std::vector<std::vector<uint64_t>> callbacks;
   decode_tasks(objs, tasks, &names, &callbacks);
+  scope_ = scope;
   const bool running_only = scope == TaskScope::kRunning;
   if (running_only) {  // which tasks run is known before any chain is read
     mark_running(tasks, index_of(*tasks));

@@ -234,6 +234,7 @@ class AsyncioReader {
   // mapping's end) into out; w.ok says which were read. Prefetched objects cost nothing.
   void read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min);
   void prefetch_chains();
+  void remember_running_coroutines();
   // Copies the prefetched bytes of addr (if their length is within [min, max]) to dst:
   // their length, or 0 if not prefetched.
   size_t from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const;
@@ -282,6 +283,7 @@ class AsyncioReader {
   size_t hits_ = 0, misses_ = 0;  // chain objects from the prefetch / read level by level
   std::vector<uint64_t> tstates_;  // 3.14+: thread states of the last listed_tasks
   const std::vector<ThreadSample>* threads_ = nullptr;  // during read_tasks: the caller's thread list
+  TaskScope scope_ = TaskScope::kAll;                    // during read_tasks
   std::vector<uint64_t> nodes_;    // 3.14+: task list nodes the last walk saw (read in one batch next time)
   std::unordered_map<uint64_t, uint64_t> next_of_;  // 3.14+: node -> next, from this tick's batch
 };
