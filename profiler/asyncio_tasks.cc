@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_set>
+#include <utility>
 
 #include "profiler/asyncio_debug.h"
 
@@ -208,6 +209,21 @@ size_t AsyncioReader::remember_read(uint64_t addr, size_t len) {
   return chain_reads_next_.size() - 1;
 }
 
+void AsyncioReader::prefetch_before_threads() {
+  if (!al_ || al_->coro_frame_object) return;  // <=3.10: frame objects, not inside the coroutines
+  prefetch_chains();
+  prefetched_early_ = true;
+}
+
+const uint8_t* AsyncioReader::frame(uint64_t addr, size_t len) const {
+  if (!prefetched_early_ || addr < al_->gen_frame) return nullptr;
+  const uint64_t obj = addr - al_->gen_frame;
+  auto p = std::lower_bound(prefetched_.begin(), prefetched_.end(), Prefetched{obj, 0, 0},
+                            [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
+  if (p == prefetched_.end() || p->addr != obj || p->len < al_->gen_frame + len) return nullptr;
+  return prefetch_buf_.data() + p->offset + al_->gen_frame;
+}
+
 void AsyncioReader::prefetch_chains() {
   prefetched_.clear();
   size_t total = 0;
@@ -242,7 +258,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     if (plausible((*tasks)[i].coro)) w.cur.push_back(ChainItem{i, (*tasks)[i].coro});
   }
   hits_ = misses_ = 0;
-  prefetch_chains();
+  if (!use_early_) prefetch_chains();
   for (w.depth = 0; w.depth < kMaxChainDepth && !w.cur.empty(); ++w.depth) {
     chain_generators(w);
     if (al_->coro_frame_object) chain_frame_objects(w);
@@ -622,6 +638,7 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<T
   threads_ = threads;
   tasks->clear();
   invalid_ = 0;
+  use_early_ = std::exchange(prefetched_early_, false);
   int r = resolve();
   if (r <= 0) return true;  // asyncio not imported, or no layout for this version (logged once)
   std::vector<uint64_t> objs;

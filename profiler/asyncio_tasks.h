@@ -69,7 +69,7 @@ struct AsyncStack {
   std::vector<AsyncFrame> frames;  // innermost first
 };
 
-class AsyncioReader {
+class AsyncioReader : public FrameHints {
  public:
   static constexpr size_t kMaxTasks = 100000;
   static constexpr size_t kMaxChainDepth = 256;    // coroutines per await chain
@@ -112,6 +112,16 @@ class AsyncioReader {
   // every live task; these are the ones a suspended coroutine holds in its locals or
   // value stack, or a gather holds as children.
   void add_done_referenced(std::vector<TaskInfo>* tasks);
+
+  // Reads last tick's await-chain objects now rather than in the next read_tasks (which
+  // must follow in the same tick), so that the thread walk before it finds the frames
+  // of tasks that were suspended then and run now among them (3.11+: a coroutine's frame
+  // lives in it) instead of reading them one by one.
+  void prefetch_before_threads();
+  // Forgets an early prefetch that no read_tasks used (the tick ended before it).
+  void drop_early_prefetch() { prefetched_early_ = false; }
+  // FrameHints: a frame inside a coroutine object of this tick's prefetch.
+  const uint8_t* frame(uint64_t addr, size_t len) const override;
 
   // Objects found in the registries that did not decode as tasks in the last read_tasks.
   size_t invalid_tasks() const { return invalid_; }
@@ -284,6 +294,8 @@ class AsyncioReader {
   std::vector<uint64_t> tstates_;  // 3.14+: thread states of the last listed_tasks
   const std::vector<ThreadSample>* threads_ = nullptr;  // during read_tasks: the caller's thread list
   TaskScope scope_ = TaskScope::kAll;                    // during read_tasks
+  bool prefetched_early_ = false;                        // prefetch_before_threads ran this tick
+  bool use_early_ = false;                               // this read_tasks uses it
   std::vector<uint64_t> nodes_;    // 3.14+: task list nodes the last walk saw (read in one batch next time)
   std::unordered_map<uint64_t, uint64_t> next_of_;  // 3.14+: node -> next, from this tick's batch
 };

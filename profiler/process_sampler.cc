@@ -353,7 +353,17 @@ bool ProcessSampler::sample(uint64_t wall_ns, SamplingStats* stats) {
     }
     full_read_ns_ = monotonic_ns();
   }
-  if (!reader_.sample(&threads_, options_.gil)) {
+  // Wall --async reads every task each tick: last tick's chain objects are read first, and
+  // the thread walk takes the frames of tasks that have resumed since from them.
+  const bool early = options_.async_tasks && !cpu_mode && asyncio_;
+  if (early) {
+    asyncio_->prefetch_before_threads();
+    reader_.set_frame_hints(asyncio_.get());
+  }
+  const bool read = reader_.sample(&threads_, options_.gil);
+  if (early) reader_.set_frame_hints(nullptr);
+  if (!read) {
+    if (early) asyncio_->drop_early_prefetch();
     // Attached before the interpreter finished starting: keep trying while it lives.
     // An unreadable _PyRuntime instead means the image is gone: a vfork child that has
     // exec'd since we attached (the tree scan attaches the new image).

@@ -362,6 +362,9 @@ const uint8_t* StackWalker::frame_bytes(uint64_t addr, Guess& g, const Ops& ops,
     if (g.batch.addr(j) == addr) f = g.batch.get(j, ops), outside_hint_ = j + 1;
   if (!f) {
     ++late_reads_;
+    if (hints_) f = hints_->frame(addr, one_frame_.size());
+  }
+  if (!f) {
     if (!mem_.read(addr, one_frame_.data(), one_frame_.size())) return nullptr;
     f = one_frame_.data();
   }

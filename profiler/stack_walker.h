@@ -54,6 +54,17 @@ enum class WalkStatus {
 constexpr int kWalkStatusCount = 6;
 const char* walk_status_name(WalkStatus s);
 
+// Frames read a moment earlier in the same tick by another reader (the asyncio reader's
+// read of suspended coroutines, whose frames are on a thread's stack once their task
+// runs): looked up before a frame outside the batch is read on its own. Such bytes are
+// a late read like any other: the walk's top is checked again after it.
+class FrameHints {
+ public:
+  virtual ~FrameHints() = default;
+  // len bytes of the frame at addr, or nullptr.
+  virtual const uint8_t* frame(uint64_t addr, size_t len) const = 0;
+};
+
 class StackWalker {
  public:
   static constexpr size_t kMaxDepth = 4096;
@@ -78,6 +89,9 @@ class StackWalker {
 
   // Forget per-thread state for thread states no longer alive.
   void retain_only(const std::vector<uint64_t>& live_tstates);
+
+  // Frame bytes to try before a single read (nullptr: none); valid until changed.
+  void set_hints(const FrameHints* hints) { hints_ = hints; }
 
  private:
   // Per thread state: what the previous walk saw, and the buffers its reads land in.
@@ -158,6 +172,7 @@ class StackWalker {
   std::vector<uint64_t> walked_;   // remember_frames: this walk's frames, sorted
   std::vector<uint64_t> outside_;  // 3.11+: frames of this walk outside the chunk
   size_t outside_hint_ = 0;        // 3.11+: the guess entry frame_bytes tries first
+  const FrameHints* hints_ = nullptr;
 };
 
 }  // namespace pyprofd

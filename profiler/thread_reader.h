@@ -39,6 +39,9 @@ class ThreadReader {
   // all of it (thread list head, GIL, every thread's state and frames) is one readv.
   bool sample(std::vector<ThreadSample>* out, bool want_gil);
 
+  // Frames another reader read this tick, tried before single reads (nullptr: none).
+  void set_frame_hints(const FrameHints* hints) { walker_.set_hints(hints); }
+
   // True if _PyRuntime can be read (the image we attached to is still mapped).
   bool runtime_readable() {
     uint64_t v;

@@ -371,6 +371,32 @@ TEST_P(AsyncioLive, StacksPerLeafTask) {
 // dump's view: 3.14+ drops a task from its thread's list once it is done, so the finished
 // D and X (locals of the main task's suspended coroutine) are found through that frame;
 // on 3.8-3.13 the registries already hold them and nothing is added.
+// The early prefetch serves the thread walk: each suspended coroutine frame of the last
+// read comes back with the bytes the target holds there (3.11+; <=3.10 keeps frames in
+// frame objects, and nothing is served), and nothing once read_tasks has used it.
+TEST_P(AsyncioLive, EarlyPrefetchServesCoroutineFrames) {
+  reader_->prefetch_before_threads();
+  size_t served = 0;
+  for (const TaskInfo& t : tasks_)
+    for (const RawFrame& f : t.chain) {
+      const uint8_t* hint = reader_->frame(f.frame, 24);
+      if (GetParam().minor <= 10) {
+        EXPECT_EQ(hint, nullptr);
+        continue;
+      }
+      ASSERT_NE(hint, nullptr) << "a suspended coroutine's frame of the last read";
+      uint8_t now[24];
+      ASSERT_TRUE(proc_->memory->read(f.frame, now, sizeof now));
+      EXPECT_EQ(std::memcmp(hint, now, sizeof now), 0);
+      ++served;
+    }
+  if (GetParam().minor >= 11) EXPECT_GT(served, 0u);
+  std::vector<TaskInfo> again;
+  ASSERT_TRUE(reader_->read_tasks(&again));
+  for (const TaskInfo& t : tasks_)
+    for (const RawFrame& f : t.chain) EXPECT_EQ(reader_->frame(f.frame, 24), nullptr);
+}
+
 TEST_P(AsyncioLive, DoneTasksStillReferenced) {
   if (eager()) GTEST_SKIP() << "the main task is executing (no suspended frame to search)";
   std::vector<TaskInfo> all = tasks_;
