@@ -9,6 +9,7 @@ namespace pyprofd {
 namespace {
 constexpr size_t kExecutorDepth = 16;  // frames searched per thread for _WorkItem.run
 constexpr size_t kMaxItemCallbacks = 8;
+constexpr size_t kMaxOtherRuns = 1024;  // "run" code objects known not to be _WorkItem.run
 }  // namespace
 
 void AsyncioReader::read_executor_threads(const std::vector<ThreadSample>& threads) {
@@ -16,18 +17,21 @@ void AsyncioReader::read_executor_threads(const std::vector<ThreadSample>& threa
   if (!al_ || !al_->frame_local0) return;
   struct Candidate {
     size_t thread, depth;
-    uint64_t local0 = 0, type = 0;
+    uint64_t local0 = 0, code = 0, type = 0;
   };
   std::vector<Candidate> cand;
   for (size_t t = 0; t < threads.size(); ++t)
-    for (size_t k = 0; k < threads[t].frames.size() && k < kExecutorDepth; ++k)
-      if (plausible(threads[t].frames[k].frame) && code_name(threads[t].frames[k].code) == "run")
-        cand.push_back(Candidate{t, k});
+    for (size_t k = 0; k < threads[t].frames.size() && k < kExecutorDepth; ++k) {
+      const RawFrame& f = threads[t].frames[k];
+      if (plausible(f.frame) && !other_runs_.count(f.code) && code_name(f.code) == "run") cand.push_back(Candidate{t, k});
+    }
   if (cand.empty()) return;
   std::vector<ReadOp> ops;
-  for (auto& c : cand)
-    ops.push_back(ReadOp{threads[c.thread].frames[c.depth].frame + al_->frame_local0,
-                         reinterpret_cast<uint8_t*>(&c.local0), 8});
+  for (auto& c : cand) {
+    const uint64_t frame = threads[c.thread].frames[c.depth].frame;
+    ops.push_back(ReadOp{frame + al_->frame_local0, reinterpret_cast<uint8_t*>(&c.local0), 8});
+    ops.push_back(ReadOp{frame + l_.fr_code, reinterpret_cast<uint8_t*>(&c.code), 8});  // still that function's?
+  }
   readv_merged(&ops);
   ops.clear();
   for (auto& c : cand) {
@@ -37,8 +41,15 @@ void AsyncioReader::read_executor_threads(const std::vector<ThreadSample>& threa
     if (plausible(c.local0)) ops.push_back(ReadOp{c.local0 + l_.ob_type, reinterpret_cast<uint8_t*>(&c.type), 8});
   }
   readv_merged(&ops);
+  if (other_runs_.size() >= kMaxOtherRuns) other_runs_.clear();
   for (const auto& c : cand) {
-    if (!plausible(c.type) || type_info(c.type).name != "_WorkItem") continue;
+    if (!plausible(c.type)) continue;
+    const uint64_t code = threads[c.thread].frames[c.depth].code;
+    if (type_info(c.type).name != "_WorkItem") {
+      // Thread.run, Runner.run, ...: never a work item's, unless the frame had moved on.
+      if (l_.code_of(c.code) == code) other_runs_.insert(code);
+      continue;
+    }
     uint64_t fut = awaited_through(c.local0);
     if (fut) executor_runs_.push_back(ExecutorRun{c.thread, c.depth, fut});
   }

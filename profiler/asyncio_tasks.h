@@ -21,6 +21,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "profiler/asyncio_layout.h"
@@ -276,6 +277,7 @@ class AsyncioReader : public FrameHints {
     uint64_t future;       // the asyncio future a task awaits, completed by that work item
   };
   std::vector<ExecutorRun> executor_runs_;
+  std::unordered_set<uint64_t> other_runs_;  // code of "run" methods whose self is no _WorkItem
   std::unordered_map<uint64_t, uint64_t> loop_threads_;  // loop -> native id of the thread running it
   int64_t loops_read_at_ = 0;                            // CLOCK_MONOTONIC ns; 0: never
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing

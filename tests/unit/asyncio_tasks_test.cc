@@ -390,11 +390,16 @@ TEST_P(AsyncioLive, EarlyPrefetchServesCoroutineFrames) {
       EXPECT_EQ(std::memcmp(hint, now, sizeof now), 0);
       ++served;
     }
-  if (GetParam().minor >= 11) EXPECT_GT(served, 0u);
+  if (GetParam().minor >= 11) {
+    EXPECT_GT(served, 0u);
+  }
   std::vector<TaskInfo> again;
   ASSERT_TRUE(reader_->read_tasks(&again));
-  for (const TaskInfo& t : tasks_)
-    for (const RawFrame& f : t.chain) EXPECT_EQ(reader_->frame(f.frame, 24), nullptr);
+  for (const TaskInfo& t : tasks_) {
+    for (const RawFrame& f : t.chain) {
+      EXPECT_EQ(reader_->frame(f.frame, 24), nullptr);
+    }
+  }
 }
 
 TEST_P(AsyncioLive, DoneTasksStillReferenced) {
