@@ -177,18 +177,26 @@ class AsyncTest(unittest.TestCase):
             self.assertIn("TaskGroup.__aexit__", frames)
             self.assertEqual(frames[frames.index("TaskGroup.__aexit__"):], ["TaskGroup.__aexit__", "tg_parent"])
 
-    def test_await_links_in_record(self):
+    def record_links(self, mode, seconds, rate, spin=False):
+        """`record --async` of the links target: its pstats and a callers(name) lookup over every
+        function of that name (asyncio's and anyio's TaskGroup.__aexit__), and whether anyio runs."""
         env, has_anyio = self.links_env()
-        path = os.path.join(self.tmp.name, "links.stats")
+        if spin:
+            env["LINKS_SPIN"] = "1"
+        path = os.path.join(self.tmp.name, "links-%s.stats" % mode)
         with common.Target(CONFIG["python"], LINKS, "60", env=env) as t:
             t.wait_ready()
-            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", "wall", "--pid", str(t.pid),
-                                     "--duration", "1", "--rate", "20", "-o", path)
+            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", mode, "--pid", str(t.pid),
+                                     "--duration", str(seconds), "--rate", str(rate), "-o", path)
         self.assertEqual(res.returncode, 0, res.stderr)
         _, stats = common.read_pstats(path, CONFIG["python"])
 
-        def callers(name):  # of every function of that name (asyncio's and anyio's TaskGroup.__aexit__)
+        def callers(name):
             return {k[2] for key, v in stats.items() if key[2] == name for k in v["callers"]}
+        return stats, callers, has_anyio
+
+    def test_await_links_in_record(self):
+        stats, callers, has_anyio = self.record_links("wall", 1, 20)
         # Each child task sits under its parent's coroutine frames, not at the root.
         self.assertEqual(callers("<task wait-0>"), {"_wait"})
         self.assertIn("wait_parent", callers("wait"))
@@ -221,18 +229,7 @@ class AsyncTest(unittest.TestCase):
     def test_await_links_in_cpu_mode(self):
         """cpu mode reads only the running task and the tasks awaiting it: each busy child's
         CPU still sits under its parent's coroutine frames, through every kind of link."""
-        env, has_anyio = self.links_env()
-        env["LINKS_SPIN"] = "1"
-        path = os.path.join(self.tmp.name, "links-cpu.stats")
-        with common.Target(CONFIG["python"], LINKS, "60", env=env) as t:
-            t.wait_ready()
-            res = common.run_pyprofd(CONFIG["pyprofd"], "record", "--async", "--mode", "cpu", "--pid", str(t.pid),
-                                     "--duration", "3", "--rate", "100", "-o", path)
-        self.assertEqual(res.returncode, 0, res.stderr)
-        _, stats = common.read_pstats(path, CONFIG["python"])
-
-        def callers(name):
-            return {k[2] for key, v in stats.items() if key[2] == name for k in v["callers"]}
+        stats, callers, has_anyio = self.record_links("cpu", 3, 100, spin=True)
         # Every spinning task ran under its own name; a tick read as the loop switched tasks
         # keeps the plain thread stack (Handle._run -> leaf): rare, never the rule.
         leaf = common.by_name(stats, "leaf")["callers"]
