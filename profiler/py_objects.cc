@@ -256,9 +256,12 @@ bool PyObjects::read_entries(uint64_t keys, std::vector<Entry>* out, size_t max_
   uint64_t index_width = size <= 0xff ? 1 : size <= 0xffff ? 2 : 4;  // 8 needs size > 2^32
   uint64_t entries = keys + l.dk_indices + size * index_width;
   size_t n = std::min<size_t>({static_cast<size_t>(nentries), max_entries, kMaxEntries});
-  const uint8_t* e = buf + (entries - keys);
+  const uint64_t at = entries - keys;  // the entries' offset in buf, if they are in it
+  const uint8_t* e = nullptr;
   std::vector<uint8_t> raw;
-  if (entries - keys + n * entry_size > peek) {
+  if (at + n * entry_size <= peek) {
+    e = buf + at;
+  } else {
     raw.resize(n * entry_size);
     if (!mem_.read(entries, raw.data(), raw.size())) return false;
     e = raw.data();
