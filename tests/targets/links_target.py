@@ -6,7 +6,7 @@ something other than a direct await. Every child sleeps; names tell who is who:
   tg-parent     (3.11+) asyncio.TaskGroup with tg-a and tg-b, which both await tg-shared
   to-parent     (3.11+) awaits to-child inside asyncio.timeout()
   anyio-parent  (where anyio imports) an anyio task group running anyio-a and anyio-b
-LINKS_SPIN=1: the children (and the executor thread) burn CPU in 1 ms slices between
+LINKS_SPIN=1: the children (and the executor thread) burn CPU in 5 ms slices between
 awaits instead of sleeping, so that in cpu mode each of them is at times the running task.
 Writes "ready" to READY_FD once every task waits; runs until killed or argv[3] seconds."""
 import asyncio
@@ -29,7 +29,7 @@ async def leaf(seconds):
         return
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        burn(0.001)
+        burn(0.005)
         await asyncio.sleep(0)
 
 
