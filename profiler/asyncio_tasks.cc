@@ -195,10 +195,15 @@ void AsyncioReader::read_names(std::vector<TaskInfo>* tasks, const std::vector<u
 // system call per chain level (FastAPI chains are ~20 deep) into one per tick plus one
 // per level where something new appears. The walk checks every link as before: a
 // prefetched object is just bytes read a moment earlier in the same tick.
-size_t AsyncioReader::from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const {
+const AsyncioReader::Prefetched* AsyncioReader::prefetched(uint64_t addr) const {
   auto p = std::lower_bound(prefetched_.begin(), prefetched_.end(), Prefetched{addr, 0, 0},
                             [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
-  if (p == prefetched_.end() || p->addr != addr || p->len < min || p->len > max) return 0;
+  return p != prefetched_.end() && p->addr == addr ? &*p : nullptr;
+}
+
+size_t AsyncioReader::from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const {
+  const Prefetched* p = prefetched(addr);
+  if (!p || p->len < min || p->len > max) return 0;
   std::memcpy(dst, prefetch_buf_.data() + p->offset, p->len);
   return p->len;
 }
@@ -217,10 +222,8 @@ void AsyncioReader::prefetch_before_threads() {
 
 const uint8_t* AsyncioReader::frame(uint64_t addr, size_t len) const {
   if (!prefetched_early_ || addr < al_->gen_frame) return nullptr;
-  const uint64_t obj = addr - al_->gen_frame;
-  auto p = std::lower_bound(prefetched_.begin(), prefetched_.end(), Prefetched{obj, 0, 0},
-                            [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
-  if (p == prefetched_.end() || p->addr != obj || p->len < al_->gen_frame + len) return nullptr;
+  const Prefetched* p = prefetched(addr - al_->gen_frame);
+  if (!p || p->len < al_->gen_frame + len) return nullptr;
   return prefetch_buf_.data() + p->offset + al_->gen_frame;
 }
 

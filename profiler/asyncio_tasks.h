@@ -246,6 +246,11 @@ class AsyncioReader : public FrameHints {
   void read_objects(ChainWalk& w, std::vector<uint8_t>* out, size_t len, size_t min);
   void prefetch_chains();
   void remember_running_coroutines();
+  struct Prefetched {
+    uint64_t addr;
+    size_t offset, len;  // in prefetch_buf_
+  };
+  const Prefetched* prefetched(uint64_t addr) const;  // this tick's prefetch of the object at addr, or nullptr
   // Copies the prefetched bytes of addr (if their length is within [min, max]) to dst:
   // their length, or 0 if not prefetched.
   size_t from_prefetch(uint64_t addr, size_t min, size_t max, uint8_t* dst) const;
@@ -282,10 +287,6 @@ class AsyncioReader : public FrameHints {
   int64_t loops_read_at_ = 0;                            // CLOCK_MONOTONIC ns; 0: never
   std::optional<uint64_t> modules_sig_;  // sys.modules when asyncio.tasks was last found missing
   std::vector<std::pair<uint64_t, size_t>> chain_reads_, chain_reads_next_;  // (address, length) per tick
-  struct Prefetched {
-    uint64_t addr;
-    size_t offset, len;  // in prefetch_buf_
-  };
   std::vector<Prefetched> prefetched_;  // sorted by address
   std::vector<ReadOp> prefetch_ops_;
   std::vector<uint8_t> prefetch_buf_;
