@@ -10,22 +10,21 @@
 
 namespace pyprofd {
 
-bool AsyncioReader::keep_running_lines(std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
-                                       std::vector<std::vector<uint64_t>>* callbacks) {
+void AsyncioReader::keep_running_lines(std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
+                                       std::vector<std::vector<uint64_t>>* callbacks,
+                                       const std::unordered_map<uint64_t, size_t>& index) {
   const size_t n = tasks->size();
   std::vector<char> keep(n, 0);
   std::vector<size_t> level, found;
   std::unordered_multimap<uint64_t, size_t> waiting_on;  // future or task -> the tasks waiting on it
-  std::unordered_map<uint64_t, size_t> index;
   for (size_t i = 0; i < n; ++i) {
     const TaskInfo& t = (*tasks)[i];
-    index.emplace(t.addr, i);
     if (t.state == TaskState::kPending && plausible(t.fut_waiter)) waiting_on.emplace(t.fut_waiter, i);
     if (t.running) keep[i] = 1, level.push_back(i);
   }
   for (size_t depth = 0; !level.empty() && depth < kMaxTaskDepth; ++depth) {
     found.clear();
-    if (!direct_awaiters(*tasks, level, *callbacks, waiting_on, index, &found)) return false;
+    if (!direct_awaiters(*tasks, level, *callbacks, waiting_on, index, &found)) return;
     level.clear();
     for (size_t p : found)
       if (!keep[p]) keep[p] = 1, level.push_back(p);
@@ -43,7 +42,6 @@ bool AsyncioReader::keep_running_lines(std::vector<TaskInfo>* tasks, std::vector
   tasks->resize(k);
   names->resize(k);
   callbacks->resize(k);
-  return true;
 }
 
 bool AsyncioReader::direct_awaiters(const std::vector<TaskInfo>& tasks, const std::vector<size_t>& level,

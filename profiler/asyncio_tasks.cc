@@ -251,7 +251,8 @@ void AsyncioReader::prefetch_chains() {
                    [](const Prefetched& a, const Prefetched& b) { return a.addr < b.addr; });
 }
 
-void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end) {
+void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end,
+                                bool remember_running) {
   ChainWalk w;
   w.tasks = tasks;
   w.end = end;
@@ -273,7 +274,7 @@ void AsyncioReader::read_chains(std::vector<TaskInfo>* tasks, std::vector<std::p
     chain.assign(w.frames[i].rbegin(), w.frames[i].rend());  // innermost first
   }
   SPDLOG_DEBUG("await chains: {} objects from the prefetch, {} read level by level", hits_, misses_);
-  if (scope_ == TaskScope::kAll) remember_running_coroutines();
+  if (remember_running) remember_running_coroutines();
   chain_reads_.swap(chain_reads_next_);
   chain_reads_next_.clear();
 }
@@ -649,15 +650,15 @@ bool AsyncioReader::read_tasks(std::vector<TaskInfo>* tasks, const std::vector<T
   std::vector<uint64_t> names;
   std::vector<std::vector<uint64_t>> callbacks;
   decode_tasks(objs, tasks, &names, &callbacks);
-  scope_ = scope;
   const bool running_only = scope == TaskScope::kRunning;
   if (running_only) {  // which tasks run is known before any chain is read
-    mark_running(tasks, index_of(*tasks));
-    keep_running_lines(tasks, &names, &callbacks);
+    const std::unordered_map<uint64_t, size_t> all = index_of(*tasks);
+    mark_running(tasks, all);
+    keep_running_lines(tasks, &names, &callbacks, all);
   }
   read_names(tasks, names);
   std::vector<std::pair<uint64_t, uint64_t>> chain_end;
-  read_chains(tasks, &chain_end);
+  read_chains(tasks, &chain_end, !running_only);
   const std::unordered_map<uint64_t, size_t> index = index_of(*tasks);
   link_waiters(tasks, chain_end, index);
   link_awaited_by(tasks, index);

@@ -221,10 +221,12 @@ class AsyncioReader : public FrameHints {
   // 3.14+: the awaiters asyncio records itself (fut_awaited_by).
   void link_awaited_by(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
   // kRunning: drops every task that is neither running nor awaiting (through any number
-  // of tasks) a running one, before their chains are read. False (nothing dropped) where
-  // an awaiter can only be found through every task's frames (as_completed, Queue.get).
-  bool keep_running_lines(std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
-                          std::vector<std::vector<uint64_t>>* callbacks);
+  // of tasks) a running one, before their chains are read; drops nothing where an awaiter
+  // can only be found through every task's frames (as_completed, Queue.get).
+  // index: address -> position in tasks.
+  void keep_running_lines(std::vector<TaskInfo>* tasks, std::vector<uint64_t>* names,
+                          std::vector<std::vector<uint64_t>>* callbacks,
+                          const std::unordered_map<uint64_t, size_t>& index);
   // The tasks found to await tasks[c] without reading any chain; false if one may hide.
   bool direct_awaiters(const std::vector<TaskInfo>& tasks, const std::vector<size_t>& level,
                        const std::vector<std::vector<uint64_t>>& callbacks,
@@ -233,8 +235,10 @@ class AsyncioReader : public FrameHints {
   // 4. The running task of each loop.
   void mark_running(std::vector<TaskInfo>* tasks, const std::unordered_map<uint64_t, size_t>& index);
 
-  // end[i]: the object task i's chain ends on (not a coroutine) and its type.
-  void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end);
+  // end[i]: the object task i's chain ends on (not a coroutine) and its type. remember_running:
+  // the coroutines on this tick's thread stacks are prefetched next tick too (every task is read).
+  void read_chains(std::vector<TaskInfo>* tasks, std::vector<std::pair<uint64_t, uint64_t>>* end,
+                   bool remember_running);
   // read_chains, one level: the generators of w.cur, then (<=3.10) their frame objects,
   // then the awaited objects, which become w.next.
   void chain_generators(ChainWalk& w);
@@ -296,7 +300,6 @@ class AsyncioReader : public FrameHints {
   size_t hits_ = 0, misses_ = 0;  // chain objects from the prefetch / read level by level
   std::vector<uint64_t> tstates_;  // 3.14+: thread states of the last listed_tasks
   const std::vector<ThreadSample>* threads_ = nullptr;  // during read_tasks: the caller's thread list
-  TaskScope scope_ = TaskScope::kAll;                    // during read_tasks
   bool prefetched_early_ = false;                        // prefetch_before_threads ran this tick
   bool use_early_ = false;                               // this read_tasks uses it
   std::vector<uint64_t> nodes_;    // 3.14+: task list nodes the last walk saw (read in one batch next time)
